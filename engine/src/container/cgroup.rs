@@ -1,0 +1,118 @@
+//! A running container's cgroups, found from its PID 1 (`/proc/<pid>/cgroup`), so pause,
+//! stats and top work whatever layout the runtime chose: v1, v2, or this machine's hybrid.
+
+use std::fs;
+use std::path::PathBuf;
+
+use crate::error::{Error, IoContext, Result};
+
+/// The directory of `controller` (a v1 name such as `freezer`, or "" for the v2 hierarchy)
+/// for process `pid`.
+pub fn cgroup_dir(pid: i32, controller: &str) -> Option<PathBuf> {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let matches = if controller.is_empty() {
+            controllers.is_empty()
+        } else {
+            controllers.split(',').any(|c| c == controller)
+        };
+        if matches {
+            let base = if controller.is_empty() {
+                // v2: the unified mount, at the top or beside v1 hierarchies (hybrid).
+                if PathBuf::from("/sys/fs/cgroup/cgroup.controllers").exists() {
+                    "/sys/fs/cgroup".to_string()
+                } else {
+                    "/sys/fs/cgroup/unified".to_string()
+                }
+            } else {
+                format!(
+                    "/sys/fs/cgroup/{}",
+                    if controller == "cpuacct" && PathBuf::from("/sys/fs/cgroup/cpu,cpuacct").exists() {
+                        "cpu,cpuacct"
+                    } else {
+                        controller
+                    }
+                )
+            };
+            return Some(PathBuf::from(format!("{base}{path}")));
+        }
+    }
+    None
+}
+
+/// Whether the container is frozen (paused).
+pub fn is_frozen(pid: i32) -> bool {
+    if let Some(dir) = cgroup_dir(pid, "freezer") {
+        return fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN");
+    }
+    cgroup_dir(pid, "").is_some_and(|d| fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1"))
+}
+
+/// Freezes or thaws every process of the container.
+pub fn set_frozen(pid: i32, frozen: bool) -> Result<()> {
+    if let Some(dir) = cgroup_dir(pid, "freezer").filter(|d| d.join("freezer.state").exists()) {
+        let path = dir.join("freezer.state");
+        fs::write(&path, if frozen { "FROZEN" } else { "THAWED" }).at(&path)?;
+        // The kernel freezes asynchronously: wait until it says so.
+        for _ in 0..1000 {
+            let now = fs::read_to_string(&path).unwrap_or_default();
+            if now.trim() == if frozen { "FROZEN" } else { "THAWED" } {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        return Err(Error::Invalid("the container did not freeze in time".into()));
+    }
+    if let Some(dir) = cgroup_dir(pid, "").filter(|d| d.join("cgroup.freeze").exists()) {
+        let path = dir.join("cgroup.freeze");
+        return fs::write(&path, if frozen { "1" } else { "0" }).at(&path);
+    }
+    Err(Error::Invalid("no freezer cgroup for this container".into()))
+}
+
+/// Resource use for `stats`.
+#[derive(Debug, Default, Clone)]
+pub struct Usage {
+    pub memory: u64,
+    pub memory_limit: u64,
+    pub cpu_ns: u64,
+    pub pids: u64,
+}
+
+fn read_u64(path: PathBuf) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+pub fn usage(pid: i32) -> Usage {
+    let mut u = Usage::default();
+    if let Some(d) = cgroup_dir(pid, "memory") {
+        u.memory = read_u64(d.join("memory.usage_in_bytes")).unwrap_or(0);
+        u.memory_limit = read_u64(d.join("memory.limit_in_bytes")).unwrap_or(0);
+    } else if let Some(d) = cgroup_dir(pid, "") {
+        u.memory = read_u64(d.join("memory.current")).unwrap_or(0);
+        u.memory_limit = read_u64(d.join("memory.max")).unwrap_or(0);
+    }
+    if let Some(d) = cgroup_dir(pid, "cpuacct") {
+        u.cpu_ns = read_u64(d.join("cpuacct.usage")).unwrap_or(0);
+    }
+    if let Some(d) = cgroup_dir(pid, "pids").or_else(|| cgroup_dir(pid, "")) {
+        u.pids = read_u64(d.join("pids.current")).unwrap_or(0);
+    }
+    u
+}
+
+/// The host PIDs of every process in the container (same PID namespace as its PID 1).
+pub fn processes(pid: i32) -> Vec<i32> {
+    let Ok(ns) = fs::read_link(format!("/proc/{pid}/ns/pid")) else { return Vec::new() };
+    let mut out: Vec<i32> = fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|p| fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == ns))
+        .collect();
+    out.sort_unstable();
+    out
+}

@@ -1,0 +1,43 @@
+//! The files berth writes for a container's /etc: hostname, hosts and resolv.conf, kept in
+//! the container's directory and bind-mounted over the image's.
+
+use std::fs;
+
+use super::model::Record;
+use crate::error::{IoContext, Result};
+use crate::store::Store;
+
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+
+/// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory.
+pub fn write_etc_files(store: &Store, record: &Record) -> Result<()> {
+    let dir = store.container_dir(&record.id);
+    let hostname = &record.config.hostname;
+    fs::write(dir.join("hostname"), format!("{hostname}\n")).at(dir.join("hostname"))?;
+    fs::write(dir.join("hosts"), HOSTS).at(dir.join("hosts"))?;
+    fs::write(dir.join("resolv.conf"), resolv_conf(&fs::read_to_string("/etc/resolv.conf").unwrap_or_default()))
+        .at(dir.join("resolv.conf"))
+}
+
+/// The host's resolv.conf without loopback resolvers (unreachable from a container's network
+/// namespace); Docker's public fallback when none is left.
+pub fn resolv_conf(host: &str) -> String {
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some("nameserver") {
+            match words.next() {
+                Some(ip) if ip.starts_with("127.") || ip == "::1" => continue,
+                Some(_) => servers += 1,
+                None => continue,
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}

@@ -1,0 +1,22 @@
+//! Containers: their stored configuration and state, create, and the lifecycle operations
+//! that the CLI and the per-container monitor share.
+
+pub mod attach;
+pub mod cgroup;
+pub mod command_check;
+pub mod commit;
+pub mod copy;
+pub mod create;
+pub mod etc;
+pub mod health;
+pub mod launch;
+pub mod lifecycle;
+pub mod logs;
+pub mod model;
+pub mod names;
+pub mod rootfs;
+pub mod store;
+pub mod user;
+
+pub use create::CreateOptions;
+pub use model::{Record, State, Status};

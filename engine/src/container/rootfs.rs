@@ -1,0 +1,65 @@
+//! The container's root filesystem: an overlay of the image's layers (read-only, top first)
+//! under the container's own writable `upper` directory, mounted at `merged`.
+
+use std::path::Path;
+
+use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
+
+use crate::error::{Error, IoContext, Result};
+use crate::store::Store;
+
+/// The kernel takes mount options up to one page.
+const MAX_OPTIONS: usize = 4000;
+
+impl Store {
+    /// Mounts the container's overlay at `containers/<id>/merged` (a no-op when mounted).
+    pub fn mount_rootfs(&self, id: &str) -> Result<std::path::PathBuf> {
+        let record = self.container(id)?;
+        let dir = self.container_dir(id);
+        let merged = dir.join("merged");
+        if is_mountpoint(&merged) {
+            return Ok(merged);
+        }
+        let layers = self.db.image_layers(&record.image)?;
+        let lowers: Vec<String> =
+            layers.iter().rev().map(|chain| self.layer_dir(chain).join("diff").display().to_string()).collect();
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
+            lowers.join(":"),
+            dir.join("upper").display(),
+            dir.join("work").display()
+        );
+        if options.len() > MAX_OPTIONS {
+            return Err(Error::Invalid(format!(
+                "image has too many layers ({}) to mount: the overlay options exceed one page",
+                layers.len()
+            )));
+        }
+        let data = std::ffi::CString::new(options).map_err(|_| Error::Invalid("layer path with a NUL byte".into()))?;
+        mount("overlay", &merged, "overlay", MountFlags::empty(), Some(data.as_c_str()))
+            .map_err(std::io::Error::from)
+            .at(&merged)?;
+        Ok(merged)
+    }
+
+    /// Unmounts the container's overlay, if mounted.
+    pub fn unmount_rootfs(&self, id: &str) -> Result<()> {
+        let merged = self.container_dir(id).join("merged");
+        if is_mountpoint(&merged) {
+            unmount(&merged, UnmountFlags::DETACH).map_err(std::io::Error::from).at(&merged)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a path is a mount point (its device differs from its parent's, or /proc says so).
+pub fn is_mountpoint(path: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let target = path.to_string_lossy();
+    mounts.lines().any(|line| line.split(' ').nth(4).is_some_and(|mp| unescape(mp) == target))
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+fn unescape(s: &str) -> String {
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+}

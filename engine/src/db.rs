@@ -1,0 +1,286 @@
+//! Metadata in SQLite (WAL mode, so several berth processes share it): images, their names and
+//! layers. Multi-row changes go through `Db::transaction`, so a kill leaves the old rows or the new.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::digest::Digest;
+use crate::error::Result;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS images (
+    id       TEXT PRIMARY KEY,   -- sha256 of the config blob, as Docker's image IDs
+    manifest TEXT NOT NULL,      -- the manifest blob kept for save and push
+    created  TEXT NOT NULL,      -- the config's created time (RFC 3339)
+    size     INTEGER NOT NULL,   -- sum of the unpacked layers
+    added    INTEGER NOT NULL    -- when it was stored (ns); orders before=/since=
+);
+CREATE TABLE IF NOT EXISTS image_layers (
+    image    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    chain_id TEXT NOT NULL REFERENCES layers(chain_id),
+    PRIMARY KEY (image, position)
+);
+CREATE INDEX IF NOT EXISTS image_layers_chain ON image_layers(chain_id);
+CREATE TABLE IF NOT EXISTS tags (
+    name  TEXT PRIMARY KEY,      -- fully qualified: docker.io/library/busybox:latest
+    image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS repo_digests (
+    name  TEXT PRIMARY KEY,      -- docker.io/library/busybox@sha256:...
+    image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE
+);
+CREATE TABLE IF NOT EXISTS layers (
+    chain_id   TEXT PRIMARY KEY,
+    diff_id    TEXT NOT NULL,
+    parent     TEXT,
+    blob       TEXT NOT NULL,    -- the layer tarball as stored (maybe compressed)
+    media_type TEXT NOT NULL,
+    size       INTEGER NOT NULL  -- bytes of regular files once unpacked
+);
+CREATE TABLE IF NOT EXISTS volumes (
+    name      TEXT PRIMARY KEY,
+    labels    TEXT NOT NULL,     -- JSON object
+    created   TEXT NOT NULL,
+    anonymous INTEGER NOT NULL   -- made for one container (`-v /path`, an image VOLUME)
+);
+CREATE TABLE IF NOT EXISTS container_volumes (
+    container TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+    volume    TEXT NOT NULL REFERENCES volumes(name),
+    PRIMARY KEY (container, volume)
+);
+CREATE TABLE IF NOT EXISTS containers (
+    id      TEXT PRIMARY KEY,    -- 64 hex
+    name    TEXT NOT NULL UNIQUE,-- without Docker's leading '/'
+    image   TEXT NOT NULL REFERENCES images(id),
+    created TEXT NOT NULL
+);
+";
+
+#[derive(Clone, Debug)]
+pub struct ImageRow {
+    pub id: Digest,
+    pub manifest: Digest,
+    pub created: String,
+    pub size: u64,
+    pub added: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LayerRow {
+    pub chain_id: Digest,
+    pub diff_id: Digest,
+    pub parent: Option<Digest>,
+    pub blob: Digest,
+    pub media_type: String,
+    pub size: u64,
+}
+
+pub struct Db {
+    conn: Connection,
+}
+
+fn digest_col(row: &rusqlite::Row, i: usize) -> rusqlite::Result<Digest> {
+    let s: String = row.get(i)?;
+    Digest::parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(i, "digest".into(), rusqlite::types::Type::Text))
+}
+
+fn image_row(row: &rusqlite::Row) -> rusqlite::Result<ImageRow> {
+    Ok(ImageRow {
+        id: digest_col(row, 0)?,
+        manifest: digest_col(row, 1)?,
+        created: row.get(2)?,
+        size: row.get::<_, i64>(3)? as u64,
+        added: row.get(4)?,
+    })
+}
+
+fn layer_row(row: &rusqlite::Row) -> rusqlite::Result<LayerRow> {
+    let parent: Option<String> = row.get(2)?;
+    Ok(LayerRow {
+        chain_id: digest_col(row, 0)?,
+        diff_id: digest_col(row, 1)?,
+        parent: parent.as_deref().and_then(Digest::parse),
+        blob: digest_col(row, 3)?,
+        media_type: row.get(4)?,
+        size: row.get::<_, i64>(5)? as u64,
+    })
+}
+
+const IMAGE_COLS: &str = "id, manifest, created, size, added";
+const LAYER_COLS: &str = "chain_id, diff_id, parent, blob, media_type, size";
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Db { conn })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction: it takes the write lock up front, so two
+    /// processes never both read-then-write on stale rows.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn images(&self) -> Result<Vec<ImageRow>> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {IMAGE_COLS} FROM images ORDER BY added DESC"))?;
+        let rows = stmt.query_map([], image_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn image(&self, id: &Digest) -> Result<Option<ImageRow>> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT {IMAGE_COLS} FROM images WHERE id = ?1"), [id.as_str()], image_row)
+            .optional()?)
+    }
+
+    /// Images whose ID starts with `sha256:<prefix>`.
+    pub fn images_with_prefix(&self, hex_prefix: &str) -> Result<Vec<Digest>> {
+        let mut stmt = self.conn.prepare("SELECT id FROM images WHERE substr(id, 8, ?2) = ?1")?;
+        let rows = stmt
+            .query_map(params![hex_prefix, hex_prefix.len() as i64], |r| digest_col(r, 0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn tag_target(&self, name: &str) -> Result<Option<Digest>> {
+        Ok(self.conn.query_row("SELECT image FROM tags WHERE name = ?1", [name], |r| digest_col(r, 0)).optional()?)
+    }
+
+    pub fn repo_digest_target(&self, name: &str) -> Result<Option<Digest>> {
+        Ok(self
+            .conn
+            .query_row("SELECT image FROM repo_digests WHERE name = ?1", [name], |r| digest_col(r, 0))
+            .optional()?)
+    }
+
+    /// Every (name, image) tag pair.
+    pub fn tags(&self) -> Result<Vec<(String, Digest)>> {
+        let mut stmt = self.conn.prepare("SELECT name, image FROM tags ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, digest_col(r, 1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn tags_of(&self, image: &Digest) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM tags WHERE image = ?1 ORDER BY name")?;
+        let rows = stmt.query_map([image.as_str()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn repo_digests_of(&self, image: &Digest) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM repo_digests WHERE image = ?1 ORDER BY name")?;
+        let rows = stmt.query_map([image.as_str()], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    pub fn layer(&self, chain_id: &Digest) -> Result<Option<LayerRow>> {
+        Ok(self
+            .conn
+            .query_row(&format!("SELECT {LAYER_COLS} FROM layers WHERE chain_id = ?1"), [chain_id.as_str()], layer_row)
+            .optional()?)
+    }
+
+    pub fn layers(&self) -> Result<Vec<LayerRow>> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {LAYER_COLS} FROM layers"))?;
+        let rows = stmt.query_map([], layer_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// The chain IDs of an image's layers, bottom first.
+    pub fn image_layers(&self, image: &Digest) -> Result<Vec<Digest>> {
+        let mut stmt = self.conn.prepare("SELECT chain_id FROM image_layers WHERE image = ?1 ORDER BY position")?;
+        let rows = stmt.query_map([image.as_str()], |r| digest_col(r, 0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+}
+
+/// Row writers, called inside `Db::transaction`.
+pub mod write {
+    use super::*;
+
+    pub fn insert_layer(tx: &Transaction, layer: &LayerRow) -> Result<()> {
+        tx.execute(
+            "INSERT OR IGNORE INTO layers (chain_id, diff_id, parent, blob, media_type, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![layer.chain_id.as_str(), layer.diff_id.as_str(), layer.parent.as_ref().map(Digest::as_str), layer.blob.as_str(), layer.media_type, layer.size as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Inserts an image and its layer list; an image already stored keeps its row.
+    pub fn insert_image(tx: &Transaction, image: &ImageRow, chain_ids: &[Digest]) -> Result<bool> {
+        let added = tx.execute(
+            "INSERT OR IGNORE INTO images (id, manifest, created, size, added) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![image.id.as_str(), image.manifest.as_str(), image.created, image.size as i64, image.added],
+        )? == 1;
+        if added {
+            for (position, chain_id) in chain_ids.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO image_layers (image, position, chain_id) VALUES (?1, ?2, ?3)",
+                    params![image.id.as_str(), position as i64, chain_id.as_str()],
+                )?;
+            }
+        }
+        Ok(added)
+    }
+
+    /// Points `name` at `image`; returns the image it pointed at before, if another.
+    pub fn set_tag(tx: &Transaction, name: &str, image: &Digest) -> Result<Option<Digest>> {
+        let old: Option<String> =
+            tx.query_row("SELECT image FROM tags WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        tx.execute("INSERT OR REPLACE INTO tags (name, image) VALUES (?1, ?2)", params![name, image.as_str()])?;
+        Ok(old.and_then(|o| Digest::parse(&o)).filter(|o| o != image))
+    }
+
+    pub fn set_repo_digest(tx: &Transaction, name: &str, image: &Digest) -> Result<()> {
+        tx.execute("INSERT OR REPLACE INTO repo_digests (name, image) VALUES (?1, ?2)", params![name, image.as_str()])?;
+        Ok(())
+    }
+
+    pub fn remove_tag(tx: &Transaction, name: &str) -> Result<bool> {
+        Ok(tx.execute("DELETE FROM tags WHERE name = ?1", [name])? == 1)
+    }
+
+    pub fn remove_repo_digest(tx: &Transaction, name: &str) -> Result<bool> {
+        Ok(tx.execute("DELETE FROM repo_digests WHERE name = ?1", [name])? == 1)
+    }
+
+    pub fn remove_image(tx: &Transaction, image: &Digest) -> Result<()> {
+        tx.execute("DELETE FROM images WHERE id = ?1", [image.as_str()])?;
+        Ok(())
+    }
+
+    /// Deletes layer rows that no image uses any more and returns them, so their files can go.
+    pub fn remove_unused_layers(tx: &Transaction) -> Result<Vec<LayerRow>> {
+        let mut unused = Vec::new();
+        loop {
+            // Children first: a parent stays while a child layer row names it.
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {LAYER_COLS} FROM layers l WHERE NOT EXISTS (SELECT 1 FROM image_layers il WHERE il.chain_id = l.chain_id)
+                 AND NOT EXISTS (SELECT 1 FROM layers c WHERE c.parent = l.chain_id)"
+            ))?;
+            let rows: Vec<LayerRow> = stmt.query_map([], layer_row)?.collect::<rusqlite::Result<_>>()?;
+            if rows.is_empty() {
+                return Ok(unused);
+            }
+            for row in &rows {
+                tx.execute("DELETE FROM layers WHERE chain_id = ?1", [row.chain_id.as_str()])?;
+            }
+            unused.extend(rows);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Layer tarballs: compression detection, our own applier (overlay whiteout format) and the
+//! reverse, turning a container's upper dir back into a layer tar.
+
+mod apply;
+mod compression;
+mod diff;
+
+pub use apply::{apply_layer, ApplyStats, LayerError};
+pub use compression::{decompress, Compression};
+pub use diff::{write_item_tar, write_layer_tar};

@@ -1,0 +1,888 @@
+//! Container commands: run, create, start, stop, restart, kill, rm, ps, logs, wait, rename,
+//! attach, container inspect/prune, and the hidden `__monitor`.
+
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use engine::container::lifecycle::parse_signal;
+use engine::container::model::{Record, State, Status};
+use engine::container::{attach, logs};
+use engine::monitor::{self, Launcher};
+use engine::Store;
+use serde_json::{json, Value};
+
+use super::container_opts::create_options;
+use super::{Context, EXIT_BERTH};
+use crate::cli::{
+    AttachArgs, CommitArgs, ContainerArg, ContainerPruneArgs, CpArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs,
+    MonitorArgs, NamesArgs, PortArgs, PsArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs, TopArgs,
+    UpdateArgs,
+};
+use crate::format::{self, human_duration, human_since, parse_time, Format};
+use crate::printer;
+
+/// An error with the exit status Docker gives it (126/127 when the command cannot run).
+#[derive(Debug)]
+pub struct ExitError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitError {}
+
+fn launcher(ctx: &Context) -> Box<dyn Launcher> {
+    Box::new(engine::container::launch::RuntimeLauncher::new(&ctx.runroot))
+}
+
+/// `__monitor`: the per-container monitor, detached from the CLI that started it.
+pub fn monitor(ctx: &Context, args: MonitorArgs) -> Result<i32> {
+    let mut launcher = launcher(ctx);
+    Ok(monitor::run(&ctx.root, &ctx.runroot, &args.id, args.attach_first, launcher.as_mut()))
+}
+
+/// Starts a container's monitor and waits for its report. With `attach_first`, returns once
+/// the monitor listens; the caller then attaches, which starts the process.
+fn spawn_monitor(ctx: &Context, id: &str, attach_first: bool) -> Result<io::BufReader<std::fs::File>> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
+    let mut cmd = Command::new(std::env::current_exe().context("locating the berth binary")?);
+    cmd.arg("--root").arg(&ctx.root).arg("--runroot").arg(&ctx.runroot);
+    if let Some(config) = &ctx.config_path {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("__monitor").arg(id);
+    if attach_first {
+        cmd.arg("--attach-first");
+    }
+    // The monitor must not hold the CLI's stdio: whoever waits for our output would wait for it.
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    let write_fd = std::os::fd::AsRawFd::as_raw_fd(&write);
+    // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setsid();
+            if libc::dup2(write_fd, monitor::REPORT_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().context("starting the container monitor")?;
+    drop(write);
+    Ok(io::BufReader::new(std::fs::File::from(read)))
+}
+
+/// Reads the monitor's report up to `started`/`ready`; an `error` becomes an ExitError.
+fn read_report(report: &mut io::BufReader<std::fs::File>, until: &str) -> Result<()> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if report.read_line(&mut line)? == 0 {
+            bail!("the container monitor exited before starting the container");
+        }
+        let line = line.trim_end();
+        if line.starts_with(until) {
+            return Ok(());
+        }
+        if let Some(rest) = line.strip_prefix("error ") {
+            let (code, message) = rest.split_once(' ').unwrap_or((rest, ""));
+            return Err(ExitError { code: code.parse().unwrap_or(EXIT_BERTH), message: message.to_string() }.into());
+        }
+    }
+}
+
+fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<()> {
+    let state = store.observed_state(id)?;
+    if matches!(state.status, Status::Running | Status::Paused | Status::Restarting) {
+        return Ok(());
+    }
+    store.clear_stopped(id);
+    let mut report = spawn_monitor(ctx, id, false)?;
+    read_report(&mut report, "started")
+}
+
+/// Attaches to a container whose monitor waits for us, streams until it exits; returns its
+/// exit status.
+fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool) -> Result<i32> {
+    store.clear_stopped(id);
+    let mut report = spawn_monitor(ctx, id, true)?;
+    read_report(&mut report, "ready")?;
+    let socket = monitor::attach_socket(&ctx.runroot, id);
+    let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
+    // Errors after the process was asked to start come as the report or an EXIT frame.
+    let (code, _) = stream_attached(stream, stdin, Some(report))?;
+    Ok(code)
+}
+
+/// Copies frames to stdout/stderr (and stdin to the monitor) until EXIT; returns the status.
+fn stream_attached(
+    stream: UnixStream,
+    stdin: bool,
+    report: Option<io::BufReader<std::fs::File>>,
+) -> Result<(i32, bool)> {
+    if stdin {
+        let mut writer = stream.try_clone()?;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 16 * 1024];
+            let mut input = io::stdin().lock();
+            loop {
+                match input.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = attach::write_frame(&mut writer, attach::STDIN_EOF, &[]);
+                        return;
+                    }
+                    Ok(n) => {
+                        if attach::write_frame(&mut writer, attach::STDIN, &buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let mut reader = io::BufReader::new(stream);
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    while let Some((kind, data)) = attach::read_frame(&mut reader)? {
+        match kind {
+            attach::STDOUT => {
+                let _ = stdout.write_all(&data);
+                let _ = stdout.flush();
+            }
+            attach::STDERR => {
+                let _ = stderr.write_all(&data);
+            }
+            attach::EXIT => {
+                let code = i32::from_be_bytes(data.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0, 0, 0, 125]));
+                if let Some(mut report) = report {
+                    // A start error is reported on the pipe with its message.
+                    if let Err(e) = read_report(&mut report, "started") {
+                        return Err(e);
+                    }
+                }
+                return Ok((code, true));
+            }
+            _ => {}
+        }
+    }
+    Ok((EXIT_BERTH, false))
+}
+
+pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
+    let options = create_options(&args)?;
+    let mut store = ctx.store()?;
+    let record = store.create_container(&options)?;
+    printer::line(&record.id);
+    Ok(0)
+}
+
+pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
+    let options = create_options(&args)?;
+    let mut store = ctx.store()?;
+    let record = store.create_container(&options)?;
+    let id = record.id.clone();
+    let result = if args.detach {
+        start_detached(ctx, &store, &id).map(|()| {
+            printer::line(&id);
+            0
+        })
+    } else {
+        start_attached(ctx, &store, &id, args.interactive)
+    };
+    if result.is_err() && record.host_config.auto_remove {
+        // A container that never ran and was to be removed is removed now.
+        let _ = store.remove_container(&id, true, true, launcher(ctx).as_mut());
+    }
+    result
+}
+
+pub fn start(ctx: &Context, args: StartArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    if args.attach {
+        if args.containers.len() > 1 {
+            bail!("you cannot start and attach multiple containers at once");
+        }
+        let id = store.resolve_container(&args.containers[0])?;
+        return start_attached(ctx, &store, &id, args.interactive);
+    }
+    let mut failed = false;
+    for name in &args.containers {
+        match store.resolve_container(name).map_err(anyhow::Error::from).and_then(|id| start_detached(ctx, &store, &id))
+        {
+            Ok(()) => printer::line(name),
+            Err(e) => {
+                printer::err_line(&format!("Error response from daemon: {}", super::error_text(&e)));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        bail!("failed to start containers: {}", args.containers.join(", "));
+    }
+    Ok(0)
+}
+
+/// Runs `f` on each named container, printing the name on success, as Docker's verbs do.
+fn each(store: &Store, names: &[String], what: &str, mut f: impl FnMut(&str) -> Result<()>) -> Result<i32> {
+    let mut failed = Vec::new();
+    for name in names {
+        match store.resolve_container(name).map_err(anyhow::Error::from).and_then(|id| f(&id)) {
+            Ok(()) => printer::line(name),
+            Err(e) => {
+                printer::err_line(&format!("Error response from daemon: {}", super::error_text(&e)));
+                failed.push(name.clone());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("failed to {what} containers: {}", failed.join(", "));
+    }
+    Ok(0)
+}
+
+fn stop_timeout(store: &Store, id: &str, flag: Option<i64>) -> i64 {
+    flag.or_else(|| store.container(id).ok().and_then(|r| r.config.stop_timeout)).unwrap_or(10)
+}
+
+pub fn stop(ctx: &Context, args: StopArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let mut launcher = launcher(ctx);
+    each(&store, &args.containers, "stop", |id| {
+        Ok(store.stop_container(id, stop_timeout(&store, id, args.time), launcher.as_mut())?)
+    })
+}
+
+pub fn restart(ctx: &Context, args: StopArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let mut launcher = launcher(ctx);
+    each(&store, &args.containers, "restart", |id| {
+        store.stop_container(id, stop_timeout(&store, id, args.time), launcher.as_mut())?;
+        start_detached(ctx, &store, id)
+    })
+}
+
+pub fn kill(ctx: &Context, args: KillArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let signal = parse_signal(&args.signal)?;
+    each(&store, &args.containers, "kill", |id| Ok(store.kill_container(id, signal)?))
+}
+
+pub fn rm(ctx: &Context, args: RmArgs) -> Result<i32> {
+    let mut store = ctx.store()?;
+    let mut launcher = launcher(ctx);
+    let mut failed = Vec::new();
+    for name in &args.containers {
+        let result = store
+            .resolve_container(name)
+            .and_then(|id| store.remove_container(&id, args.force, args.volumes, launcher.as_mut()));
+        match result {
+            Ok(()) => printer::line(name),
+            Err(e) => {
+                printer::err_line(&format!("Error response from daemon: {e}"));
+                failed.push(name.clone());
+            }
+        }
+    }
+    Ok(if failed.is_empty() { 0 } else { EXIT_BERTH })
+}
+
+pub fn prune(ctx: &Context, args: ContainerPruneArgs) -> Result<i32> {
+    if !args.force && !super::image::confirm("WARNING! This will remove all stopped containers.")? {
+        return Ok(0);
+    }
+    let mut store = ctx.store()?;
+    let mut launcher = launcher(ctx);
+    let mut removed = Vec::new();
+    for id in store.container_ids()? {
+        let state = store.observed_state(&id)?;
+        if matches!(state.status, Status::Exited | Status::Created | Status::Dead) {
+            store.remove_container(&id, false, false, launcher.as_mut())?;
+            removed.push(id);
+        }
+    }
+    if !removed.is_empty() {
+        printer::line("Deleted Containers:");
+        for id in &removed {
+            printer::line(id);
+        }
+        printer::line("");
+    }
+    printer::line("Total reclaimed space: 0B");
+    Ok(0)
+}
+
+pub fn rename(ctx: &Context, args: RenameArgs) -> Result<i32> {
+    let mut store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    if !engine::container::names::valid_name(&args.new_name) {
+        bail!("Invalid container name ({}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", args.new_name);
+    }
+    store.rename_container(&id, &args.new_name)?;
+    Ok(0)
+}
+
+pub fn wait(ctx: &Context, args: NamesArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let mut failed = false;
+    for name in &args.containers {
+        match store.resolve_container(name) {
+            Ok(id) => {
+                let state = loop {
+                    let state = store.observed_state(&id)?;
+                    if !matches!(state.status, Status::Running | Status::Paused | Status::Restarting) {
+                        break state;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                };
+                printer::line(&state.exit_code.to_string());
+            }
+            Err(e) => {
+                printer::err_line(&format!("Error response from daemon: {e}"));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { EXIT_BERTH } else { 0 })
+}
+
+pub fn attach(ctx: &Context, args: AttachArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    let record = store.container(&id)?;
+    let state = store.observed_state(&id)?;
+    if state.status != Status::Running {
+        bail!("You cannot attach to a stopped container, start it first");
+    }
+    let stream =
+        UnixStream::connect(monitor::attach_socket(&ctx.runroot, &id)).context("attaching to the container")?;
+    let (code, _) = stream_attached(stream, record.config.open_stdin && !args.no_stdin, None)?;
+    Ok(code)
+}
+
+fn status_text(state: &State) -> String {
+    let ago = |t: &str| parse_time(t).map(human_since).unwrap_or_default();
+    match state.status {
+        Status::Created => "Created".into(),
+        Status::Running | Status::Paused => {
+            let up = parse_time(&state.started_at)
+                .map(|t| human_duration((chrono::Utc::now() - t).num_seconds()))
+                .unwrap_or_default();
+            let mut s = format!("Up {up}");
+            if state.status == Status::Paused {
+                s.push_str(" (Paused)");
+            }
+            if let Some(h) = &state.health {
+                s.push_str(&format!(" ({})", if h.status == "starting" { "health: starting" } else { &h.status }));
+            }
+            s
+        }
+        Status::Restarting => format!("Restarting ({}) {}", state.exit_code, ago(&state.finished_at)),
+        Status::Exited => format!("Exited ({}) {}", state.exit_code, ago(&state.finished_at)),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn command_text(record: &Record, no_trunc: bool) -> String {
+    let full: Vec<&str> = std::iter::once(record.path.as_str()).chain(record.args.iter().map(String::as_str)).collect();
+    let full = full.join(" ");
+    let shown =
+        if no_trunc || full.chars().count() <= 20 { full } else { full.chars().take(19).collect::<String>() + "…" };
+    format!("\"{shown}\"")
+}
+
+/// What `ps` shows of a container, Docker's field names.
+fn ps_row(store: &Store, id: &str, no_trunc: bool, size: bool) -> Result<(Value, State, Record)> {
+    let record = store.container(id)?;
+    let state = store.observed_state(id)?;
+    let created = parse_time(&record.created).unwrap_or_default();
+    let mut row = json!({
+        "ID": if no_trunc { record.id.clone() } else { record.short_id().to_string() },
+        "Image": record.config.image,
+        "Command": command_text(&record, no_trunc),
+        "CreatedAt": created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
+        "RunningFor": human_since(created),
+        "Ports": "",
+        "State": state.status.as_str(),
+        "Status": status_text(&state),
+        "Names": record.name,
+        "Labels": record.config.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+        "Mounts": record.host_config.mounts.iter().map(|m| m.source.clone()).collect::<Vec<_>>().join(","),
+        "Networks": record.host_config.network_mode,
+        "LocalVolumes": "0",
+    });
+    if size {
+        let upper = engine::ingest::dir_size(&store.container_dir(id).join("upper"));
+        let image = store.db.image(&record.image)?.map_or(0, |i| i.size);
+        row["Size"] = json!(format!("{} (virtual {})", format::human_size(upper), format::human_size(upper + image)));
+    }
+    Ok((row, state, record))
+}
+
+fn ps_matches(filters: &[(String, String)], state: &State, record: &Record, store: &Store) -> bool {
+    // Values of the same key are ORed, different keys ANDed, as Docker does.
+    let mut keys: Vec<&str> = filters.iter().map(|(k, _)| k.as_str()).collect();
+    keys.dedup();
+    keys.iter().all(|key| {
+        filters.iter().filter(|(k, _)| k == key).any(|(_, v)| match *key {
+            "status" => state.status.as_str() == v,
+            "name" => record.name.contains(v.trim_start_matches('/')),
+            "id" => record.id.starts_with(v),
+            "label" => match v.split_once('=') {
+                Some((k, val)) => record.config.labels.get(k).is_some_and(|x| x == val),
+                None => record.config.labels.contains_key(v),
+            },
+            "ancestor" => store.resolve_image(v).is_ok_and(|img| img == record.image) || record.config.image == *v,
+            "exited" => state.status == Status::Exited && state.exit_code.to_string() == *v,
+            _ => false,
+        })
+    })
+}
+
+pub fn ps(ctx: &Context, args: PsArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let mut filters = Vec::new();
+    for f in &args.filters {
+        let (k, v) = f.split_once('=').with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
+        if !matches!(k, "status" | "name" | "id" | "label" | "ancestor" | "exited") {
+            bail!("invalid filter '{k}'");
+        }
+        if k == "status"
+            && !matches!(v, "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead")
+        {
+            bail!("invalid filter 'status={v}'");
+        }
+        filters.push((k.to_string(), v.to_string()));
+    }
+    let limit = if args.latest { 1 } else { args.last };
+    let all = args.all || limit > 0 || filters.iter().any(|(k, _)| k == "status" || k == "exited");
+    let mut items = Vec::new();
+    for (n, id) in store.container_ids()?.iter().enumerate() {
+        if limit > 0 && n as i64 >= limit {
+            break;
+        }
+        let (row, state, record) = ps_row(&store, id, args.no_trunc, args.size)?;
+        let running = matches!(state.status, Status::Running | Status::Paused | Status::Restarting);
+        if (all || running) && ps_matches(&filters, &state, &record, &store) {
+            items.push(row);
+        }
+    }
+    if args.quiet {
+        for item in &items {
+            printer::line(item["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    let mut default =
+        "{{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".to_string();
+    if args.size {
+        default.push_str("\t{{.Size}}");
+    }
+    let header = |f: &str| match f {
+        "ID" => "CONTAINER ID".to_string(),
+        "RunningFor" => "CREATED".to_string(),
+        "CreatedAt" => "CREATED AT".to_string(),
+        "LocalVolumes" => "LOCAL VOLUMES".to_string(),
+        other => other.to_uppercase(),
+    };
+    printer::out(
+        &format::render(&Format::parse(args.format.as_deref()), &items, &default, &header)
+            .map_err(anyhow::Error::msg)?,
+    );
+    Ok(0)
+}
+
+/// `--since`/`--until`: RFC 3339, a Unix time, or a duration back from now (`42m`).
+fn parse_log_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Some(t) = parse_time(s) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return chrono::DateTime::from_timestamp(secs as i64, ((secs.fract()) * 1e9) as u32).context("invalid time");
+    }
+    let ns = super::container_opts::parse_duration(s).with_context(|| format!("invalid value for \"since\": {s}"))?;
+    Ok(chrono::Utc::now() - chrono::Duration::nanoseconds(ns))
+}
+
+pub fn logs(ctx: &Context, args: LogsArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    let path = store.container_dir(&id).join(format!("{id}-json.log"));
+    let since = args.since.as_deref().map(parse_log_time).transpose()?;
+    let until = args.until.as_deref().map(parse_log_time).transpose()?;
+    let tail: Option<usize> = match args.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(n.parse().with_context(|| format!("invalid value for \"tail\": {n}"))?),
+    };
+    let print = |entry: &logs::Entry| {
+        let time = parse_time(&entry.time);
+        if since.is_some_and(|s| time.is_some_and(|t| t < s)) || until.is_some_and(|u| time.is_some_and(|t| t > u)) {
+            return;
+        }
+        let text = if args.timestamps { format!("{} {}", entry.time, entry.log) } else { entry.log.clone() };
+        if entry.stream == "stderr" {
+            let _ = io::stderr().lock().write_all(text.as_bytes());
+        } else {
+            printer::out(&text);
+        }
+    };
+    let entries = logs::read_entries(&path)?;
+    let skip = tail.map_or(0, |n| entries.len().saturating_sub(n));
+    for entry in &entries[skip..] {
+        print(entry);
+    }
+    if args.follow {
+        // Follow by re-reading what was appended, until the container is no longer running.
+        let mut seen = entries.len();
+        loop {
+            let running = matches!(store.observed_state(&id)?.status, Status::Running | Status::Restarting);
+            let entries = logs::read_entries(&path)?;
+            for entry in entries.iter().skip(seen) {
+                print(entry);
+            }
+            seen = entries.len().max(seen);
+            if !running {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(0)
+}
+
+/// The Docker-shaped `inspect` object of a container.
+pub fn container_json(store: &Store, id: &str) -> Result<Value> {
+    let record = store.container(id)?;
+    let state = store.observed_state(id)?;
+    let dir = store.container_dir(id);
+    let running = matches!(state.status, Status::Running | Status::Paused | Status::Restarting);
+    let mut state_json = json!({
+        "Status": state.status.as_str(),
+        "Running": running,
+        "Paused": state.status == Status::Paused,
+        "Restarting": state.status == Status::Restarting,
+        "OOMKilled": state.oom_killed,
+        "Dead": state.status == Status::Dead,
+        "Pid": state.pid,
+        "ExitCode": state.exit_code,
+        "Error": state.error,
+        "StartedAt": if state.started_at.is_empty() { engine::container::model::ZERO_TIME.to_string() } else { state.started_at.clone() },
+        "FinishedAt": if state.finished_at.is_empty() { engine::container::model::ZERO_TIME.to_string() } else { state.finished_at.clone() },
+    });
+    if let Some(health) = &state.health {
+        state_json["Health"] = serde_json::to_value(health)?;
+    }
+    let layers = store.db.image_layers(&record.image)?;
+    let lower: Vec<String> =
+        layers.iter().rev().map(|l| store.layer_dir(l).join("diff").display().to_string()).collect();
+    let mounts: Vec<Value> = record
+        .host_config
+        .mounts
+        .iter()
+        .map(|m| json!({"Type": m.kind, "Source": m.source, "Destination": m.target, "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only, "Propagation": if m.kind == "bind" { "rprivate" } else { "" }}))
+        .collect();
+    Ok(json!({
+        "Id": record.id,
+        "Created": record.created,
+        "Path": record.path,
+        "Args": record.args,
+        "State": state_json,
+        "Image": record.image,
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": dir.join(format!("{id}-json.log")),
+        "Name": format!("/{}", record.name),
+        "RestartCount": state.restart_count,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": record.host_config,
+        "GraphDriver": {"Data": {"LowerDir": lower.join(":"), "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("merged")}, "Name": "overlay"},
+        "Mounts": mounts,
+        "Config": record.config,
+        "NetworkSettings": {"Networks": {record.host_config.network_mode.clone(): {}}, "IPAddress": "", "Ports": {}},
+    }))
+}
+
+pub fn commit(ctx: &Context, args: CommitArgs) -> Result<i32> {
+    let mut store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    let options = engine::container::commit::CommitOptions {
+        author: args.author,
+        message: args.message,
+        changes: args.changes,
+        reference: args.reference,
+    };
+    let image = store.commit_container(&id, &options)?;
+    printer::line(image.as_str());
+    Ok(0)
+}
+
+pub fn diff(ctx: &Context, args: ContainerArg) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    for change in store.container_changes(&id)? {
+        printer::line(&format!("{} {}", change.kind, change.path));
+    }
+    Ok(0)
+}
+
+pub fn export(ctx: &Context, args: ExportArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("failed to export container: {}", path.display()))?;
+            store.export_container(&id, io::BufWriter::new(file))?;
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&io::stdout()) {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            store.export_container(&id, io::BufWriter::new(io::stdout().lock()))?;
+        }
+    }
+    Ok(0)
+}
+
+fn running_pid(store: &Store, id: &str) -> Result<i32> {
+    let state = store.observed_state(id)?;
+    if !matches!(state.status, Status::Running | Status::Paused) {
+        bail!("container {id} is not running");
+    }
+    Ok(state.pid)
+}
+
+pub fn pause(ctx: &Context, args: NamesArgs, frozen: bool) -> Result<i32> {
+    let store = ctx.store()?;
+    let verb = if frozen { "pause" } else { "unpause" };
+    each(&store, &args.containers, verb, |id| {
+        let state = store.observed_state(id)?;
+        match (state.status, frozen) {
+            (Status::Paused, true) => bail!("container {id} is already paused"),
+            (Status::Running, false) => bail!("container {id} is not paused"),
+            (Status::Running | Status::Paused, _) => Ok(engine::container::cgroup::set_frozen(state.pid, frozen)?),
+            _ => bail!("container {id} is not running"),
+        }
+    })
+}
+
+pub fn top(ctx: &Context, args: TopArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    let pid = running_pid(&store, &id)?;
+    let pids = engine::container::cgroup::processes(pid);
+    let pid_list = pids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let options = if args.ps_options.is_empty() { vec!["-f".to_string()] } else { args.ps_options.clone() };
+    // Docker runs the host's ps over the container's processes; so do we.
+    let out = Command::new("ps").args(&options).arg("-p").arg(&pid_list).output().context("running ps")?;
+    if !out.status.success() {
+        bail!("ps: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    printer::out(&String::from_utf8_lossy(&out.stdout));
+    Ok(0)
+}
+
+pub fn stats(ctx: &Context, args: StatsArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let ids: Vec<String> = if args.containers.is_empty() {
+        store.container_ids()?
+    } else {
+        args.containers.iter().map(|c| store.resolve_container(c)).collect::<std::result::Result<_, _>>()?
+    };
+    let mut targets = Vec::new();
+    for id in ids {
+        let state = store.observed_state(&id)?;
+        let running = matches!(state.status, Status::Running | Status::Paused);
+        if running || args.all || !args.containers.is_empty() {
+            targets.push((id, if running { state.pid } else { 0 }));
+        }
+    }
+    // CPU % needs two samples, as Docker's first streamed line does.
+    let before: Vec<u64> = targets.iter().map(|(_, pid)| engine::container::cgroup::usage(*pid).cpu_ns).collect();
+    let window = Duration::from_millis(500);
+    std::thread::sleep(window);
+    let mut items = Vec::new();
+    for ((id, pid), cpu_before) in targets.iter().zip(before) {
+        let record = store.container(id)?;
+        let u = if *pid > 0 { engine::container::cgroup::usage(*pid) } else { Default::default() };
+        let cpu = (u.cpu_ns.saturating_sub(cpu_before)) as f64 / window.as_nanos() as f64 * 100.0;
+        let limit = if u.memory_limit == 0 || u.memory_limit > (1 << 60) { mem_total() } else { u.memory_limit };
+        let mem_pct = if limit == 0 { 0.0 } else { u.memory as f64 / limit as f64 * 100.0 };
+        items.push(json!({
+            "ID": if args.no_trunc { record.id.clone() } else { record.short_id().to_string() },
+            "Container": record.short_id(),
+            "Name": record.name,
+            "CPUPerc": format!("{cpu:.2}%"),
+            "MemUsage": format!("{} / {}", format::human_size_binary(u.memory), format::human_size_binary(limit)),
+            "MemPerc": format!("{mem_pct:.2}%"),
+            "NetIO": "0B / 0B",
+            "BlockIO": "0B / 0B",
+            "PIDs": u.pids.to_string(),
+        }));
+    }
+    let header = |f: &str| match f {
+        "ID" => "CONTAINER ID".to_string(),
+        "CPUPerc" => "CPU %".to_string(),
+        "MemUsage" => "MEM USAGE / LIMIT".to_string(),
+        "MemPerc" => "MEM %".to_string(),
+        "NetIO" => "NET I/O".to_string(),
+        "BlockIO" => "BLOCK I/O".to_string(),
+        other => other.to_uppercase(),
+    };
+    let default = "{{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+    printer::out(
+        &format::render(&Format::parse(args.format.as_deref()), &items, default, &header)
+            .map_err(anyhow::Error::msg)?,
+    );
+    Ok(0)
+}
+
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+pub fn update(ctx: &Context, args: UpdateArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let Some(restart) = &args.restart else { bail!("you must provide one or more flags when using this command") };
+    let policy = super::container_opts::parse_restart(restart)?;
+    each(&store, &args.containers, "update", |id| {
+        let mut record = store.container(id)?;
+        if record.host_config.auto_remove && policy.name != "no" {
+            bail!("Restart policy cannot be updated because AutoRemove is enabled for the container");
+        }
+        record.host_config.restart_policy = policy.clone();
+        Ok(engine::container::store::write_json(&store.container_dir(id).join("config.json"), &record)?)
+    })
+}
+
+pub fn port(ctx: &Context, args: PortArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    // No port is published until bridge networks exist (the netctl work).
+    if let Some(port) = &args.port {
+        let port = if port.contains('/') { port.clone() } else { format!("{port}/tcp") };
+        bail!("No public port '{port}' published for {}", store.container(&id)?.name);
+    }
+    Ok(0)
+}
+
+/// `CONTAINER:PATH` or a local path (Docker: a path starting with `/` or `.` is local).
+fn split_cp_arg(arg: &str) -> Option<(&str, &str)> {
+    if arg.starts_with('/') || arg.starts_with('.') {
+        return None;
+    }
+    arg.split_once(':').filter(|(c, _)| !c.is_empty())
+}
+
+pub fn cp(ctx: &Context, args: CpArgs) -> Result<i32> {
+    use engine::container::copy::{CopyIn, CopyOut};
+    let store = ctx.store()?;
+    match (split_cp_arg(&args.source), split_cp_arg(&args.destination)) {
+        (Some((container, path)), None) => {
+            let id = store.resolve_container(container)?;
+            if args.destination == "-" {
+                let mut out = io::BufWriter::new(io::stdout().lock());
+                store.copy_from_container(&id, path, CopyOut::Tar(&mut out))?;
+                out.flush()?;
+            } else {
+                store.copy_from_container(&id, path, CopyOut::Host(std::path::Path::new(&args.destination)))?;
+            }
+        }
+        (None, Some((container, path))) => {
+            let id = store.resolve_container(container)?;
+            if args.source == "-" {
+                store.copy_to_container(&id, CopyIn::Tar(&mut io::stdin().lock()), path)?;
+            } else {
+                let src = std::path::Path::new(&args.source);
+                if !src.exists() && std::fs::symlink_metadata(src).is_err() {
+                    bail!("lstat {}: no such file or directory", args.source);
+                }
+                store.copy_to_container(&id, CopyIn::Host(src), path)?;
+            }
+        }
+        (Some(_), Some(_)) => bail!("copying between containers is not supported"),
+        (None, None) => bail!("must specify at least one container source"),
+    }
+    Ok(0)
+}
+
+pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    let record = store.container(&id)?;
+    match store.observed_state(&id)?.status {
+        Status::Running => {}
+        Status::Paused => bail!("Container {id} is paused, unpause the container before exec"),
+        _ => bail!("Container {id} is not running"),
+    }
+    let rootfs = store.container_dir(&id).join("merged");
+    let mut env = record.config.env.clone();
+    let mut extra = Vec::new();
+    for file in &args.env_file {
+        extra.extend(super::container_opts::read_env_file(file)?);
+    }
+    extra.extend(args.env.iter().filter_map(|e| super::container_opts::host_env(e)));
+    engine::container::create::merge_env(&mut env, &extra);
+    let cwd = args.workdir.clone().unwrap_or_else(|| record.config.working_dir.clone());
+    let cwd = if cwd.is_empty() { "/".to_string() } else { cwd };
+    if let Err((code, message)) = engine::container::command_check::check_command(&rootfs, &args.command[0], &env, &cwd)
+    {
+        return Err(ExitError { code, message }.into());
+    }
+    let user = args.user.clone().unwrap_or_else(|| record.config.user.clone());
+    let identity =
+        engine::container::user::resolve_user(&rootfs, &user).map_err(|message| ExitError { code: 126, message })?;
+    let process = engine::monitor::ExecProcess {
+        args: args.command.clone(),
+        env,
+        cwd,
+        uid: identity.uid,
+        gid: identity.gid,
+        additional_gids: identity.additional_gids,
+        tty: args.tty,
+    };
+    // The process gets our stdio; without -i its stdin is /dev/null, as Docker's.
+    if !args.interactive || args.detach {
+        let null = std::fs::File::open("/dev/null")?;
+        rustix::stdio::dup2_stdin(&null)?;
+    }
+    if args.detach {
+        let null = std::fs::File::options().write(true).open("/dev/null")?;
+        rustix::stdio::dup2_stdout(&null)?;
+        rustix::stdio::dup2_stderr(&null)?;
+    }
+    let pid = launcher(ctx).exec(&record, &process).map_err(|(code, message)| ExitError { code, message })?;
+    if args.detach {
+        return Ok(0);
+    }
+    let pid = rustix::process::Pid::from_raw(pid).context("invalid pid")?;
+    let status = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())?;
+    Ok(match status {
+        Some((_, s)) if s.exited() => s.exit_status().unwrap_or(0),
+        Some((_, s)) if s.signaled() => 128 + s.terminating_signal().unwrap_or(0),
+        _ => 126,
+    })
+}

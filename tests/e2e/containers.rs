@@ -1,0 +1,272 @@
+//! Containers through the binary, as root, on the busybox image: run and its flags, exit
+//! statuses, detached containers that outlive the CLI, stop/kill/rm/wait, restart policies,
+//! logs, isolation checks from inside, and a killed monitor.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{busybox_tar, Env};
+
+fn env_with_busybox() -> Env {
+    let env = Env::new();
+    env.busybox("bb");
+    env
+}
+
+#[test]
+fn run_prints_output_and_passes_the_exit_status_through() {
+    let env = env_with_busybox();
+    let run = env.run(&["run", "--rm", "bb", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(run.code, 7, "{}", run.stderr);
+    assert_eq!(run.stdout, "out\n");
+    assert_eq!(run.stderr, "err\n");
+    assert_eq!(env.ok(&["run", "--rm", "bb", "true"]).stdout, "");
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, "", "--rm removed them");
+
+    let err = env.fails(&["run", "--rm", "bb", "no-such-command"], 127);
+    assert!(err.contains("exec: \"no-such-command\": executable file not found in $PATH"), "{err}");
+    let err = env.fails(&["run", "--rm", "bb", "/etc"], 126);
+    assert!(err.contains("permission denied"), "{err}");
+    let err = env.fails(&["run", "--rm", "no-such-image"], 125);
+    assert!(err.contains("No such image: no-such-image:latest"), "{err}");
+    let err = env.fails(&["run", "--bogus-flag", "bb"], 125);
+    assert!(err.contains("--bogus-flag"), "{err}");
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, "", "failed --rm runs leave nothing");
+}
+
+#[test]
+fn run_flags_take_effect_inside() {
+    let env = env_with_busybox();
+    let out = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        env.ok(&all).stdout
+    };
+    assert_eq!(out(&["-e", "GREETING=hi", "bb", "sh", "-c", "echo $GREETING"]), "hi\n");
+    std::fs::write(env.path("vars"), "# comment\nFROM_FILE=yes\n").unwrap();
+    assert_eq!(out(&["--env-file", env.path("vars").to_str().unwrap(), "bb", "sh", "-c", "echo $FROM_FILE"]), "yes\n");
+    assert_eq!(out(&["-w", "/tmp", "bb", "pwd"]), "/tmp\n");
+    assert_eq!(out(&["-h", "box", "bb", "hostname"]), "box\n");
+    assert_eq!(out(&["-u", "nobody", "bb", "id", "-u"]), "65534\n");
+    assert_eq!(out(&["-u", "1234:5678", "bb", "sh", "-c", "echo $(id -u):$(id -g)"]), "1234:5678\n");
+    assert_eq!(out(&["--entrypoint", "echo", "bb", "a", "b"]), "a b\n");
+    assert_eq!(out(&["bb", "sh", "-c", "ls /proc/1/fd | tr '\\n' ' '"]), "0 1 2 ");
+    assert_eq!(out(&["bb", "sh", "-c", "wc -c < /proc/kcore"]).trim(), "0", "/proc/kcore is masked");
+    let ro = env.run(&["run", "--rm", "--read-only", "bb", "touch", "/x"]);
+    assert_ne!(ro.code, 0, "read-only rootfs");
+    assert!(ro.stderr.contains("Read-only file system"), "{}", ro.stderr);
+    assert_eq!(out(&["--read-only", "--tmpfs", "/scratch", "bb", "sh", "-c", "touch /scratch/x && echo ok"]), "ok\n");
+    // Binds, read-only binds.
+    let host_dir = env.path("shared");
+    std::fs::create_dir(&host_dir).unwrap();
+    std::fs::write(host_dir.join("in.txt"), "from host\n").unwrap();
+    let bind = format!("{}:/shared", host_dir.display());
+    assert_eq!(out(&["-v", &bind, "bb", "sh", "-c", "cat /shared/in.txt; echo back > /shared/out.txt"]), "from host\n");
+    assert_eq!(std::fs::read_to_string(host_dir.join("out.txt")).unwrap(), "back\n");
+    let ro_bind = format!("{}:/shared:ro", host_dir.display());
+    assert_ne!(env.run(&["run", "--rm", "-v", &ro_bind, "bb", "touch", "/shared/y"]).code, 0);
+    // Capabilities: Docker's default set has no NET_ADMIN; --cap-drop ALL leaves none.
+    let caps = out(&["bb", "sh", "-c", "grep CapEff /proc/1/status"]);
+    assert_eq!(caps.trim(), "CapEff:\t00000000a80425fb", "Docker's default capabilities");
+    let none = out(&["--cap-drop", "ALL", "bb", "sh", "-c", "grep CapEff /proc/1/status"]);
+    assert_eq!(none.trim(), "CapEff:\t0000000000000000");
+    assert_eq!(out(&["--ulimit", "nofile=512:1024", "bb", "sh", "-c", "ulimit -n"]), "512\n");
+}
+
+#[test]
+fn named_volumes_are_seeded_and_persist() {
+    let env = Env::new();
+    let tar = busybox_tar().to_str().unwrap();
+    env.ok(&["import", "-c", "VOLUME /etc", "-c", "CMD [\"sh\"]", tar, "withvol"]);
+    // A new named volume over /etc starts with the image's /etc, and keeps what is written.
+    env.ok(&["run", "--rm", "-v", "data:/etc", "withvol", "sh", "-c", "test -f /etc/passwd && echo new > /etc/added"]);
+    let listing = env.ok(&["run", "--rm", "-v", "data:/data", "withvol", "sh", "-c", "ls /data | tr '\\n' ' '"]).stdout;
+    assert_eq!(listing, "added group passwd ");
+    // The image's VOLUME gives each container an anonymous volume; `rm -v` removes it.
+    env.ok(&["run", "--name", "keep", "withvol", "true"]);
+    assert_eq!(env.ok(&["volume", "ls", "-q"]).stdout.lines().count(), 2, "data and one anonymous volume");
+    env.ok(&["rm", "-v", "keep"]);
+    assert_eq!(env.ok(&["volume", "ls", "-q"]).stdout, "data\n");
+    env.ok(&["create", "--name", "user", "-v", "data:/x", "withvol"]);
+    let err = env.fails(&["volume", "rm", "data"], 125);
+    assert!(err.contains("remove data: volume is in use"), "{err}");
+    env.ok(&["rm", "-v", "user"]);
+    assert_eq!(env.ok(&["volume", "rm", "data"]).stdout, "data\n");
+}
+
+#[test]
+fn detached_containers_outlive_the_cli_and_stop_on_request() {
+    let env = env_with_busybox();
+    let id = env.ok(&["run", "-d", "--name", "sleeper", "bb", "sleep", "1000"]).stdout.trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ps = env.ok(&["ps"]).stdout;
+    assert!(ps.contains(&id[..12]) && ps.contains("Up ") && ps.contains("sleeper"), "{ps}");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Running}}", "sleeper"]).stdout, "running true\n");
+    let pid: i32 = env.ok(&["inspect", "-f", "{{.State.Pid}}", "sleeper"]).stdout.trim().parse().unwrap();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    // sleep ignores nothing: SIGTERM ends it at once.
+    let started = Instant::now();
+    assert_eq!(env.ok(&["stop", "sleeper"]).stdout, "sleeper\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "sleeper"]).stdout, "exited 143\n");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(env.ok(&["ps", "-q"]).stdout, "");
+    assert!(env.ok(&["ps", "-a", "--format", "{{.Status}}"]).stdout.starts_with("Exited (143)"));
+
+    // A process that ignores SIGTERM is killed after -t seconds.
+    env.ok(&["run", "-d", "--name", "stubborn", "bb", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]);
+    let started = Instant::now();
+    env.ok(&["stop", "-t", "1", "stubborn"]);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(6), "stop -t 1 took {took:?}");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "stubborn"]).stdout, "137\n");
+
+    // start again, kill with a signal, wait for the status.
+    env.ok(&["start", "sleeper"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "sleeper"]).stdout, "running\n");
+    env.ok(&["kill", "-s", "USR1", "sleeper"]);
+    assert_eq!(env.ok(&["wait", "sleeper"]).stdout, "138\n");
+
+    let err = env.fails(&["rm", "stubborn", "nonexistent"], 125);
+    assert!(err.contains("No such container: nonexistent"), "{err}");
+    env.ok(&["run", "-d", "--name", "busy", "bb", "sleep", "1000"]);
+    let err = env.fails(&["rm", "busy"], 125);
+    assert!(err.contains("You cannot remove a running container"), "{err}");
+    env.ok(&["rm", "-f", "busy", "sleeper"]);
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
+}
+
+#[test]
+fn logs_keep_both_streams_with_timestamps_and_tail() {
+    let env = env_with_busybox();
+    env.ok(&["run", "--name", "talker", "bb", "sh", "-c", "for i in 1 2 3; do echo out$i; echo err$i >&2; done"]);
+    let logs = env.ok(&["logs", "talker"]);
+    assert_eq!(logs.stdout, "out1\nout2\nout3\n");
+    assert_eq!(logs.stderr, "err1\nerr2\nerr3\n");
+    assert_eq!(env.ok(&["logs", "--tail", "1", "talker"]).stdout, "out3\n");
+    let stamped = env.ok(&["logs", "-t", "talker"]).stdout;
+    assert!(stamped.lines().all(|l| l.len() > 30 && l.as_bytes()[4] == b'-' && l.contains('T')), "{stamped}");
+    // The log file is Docker's json-file format.
+    let path = env.ok(&["inspect", "-f", "{{.LogPath}}", "talker"]).stdout;
+    let first = std::fs::read_to_string(path.trim()).unwrap().lines().next().unwrap().to_string();
+    let entry: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert!(entry["log"].as_str().unwrap().ends_with('\n') && entry["stream"].is_string() && entry["time"].is_string());
+
+    // -f follows until the container exits.
+    env.ok(&["run", "-d", "--name", "ticker", "bb", "sh", "-c", "for i in 1 2 3; do echo tick$i; sleep 0.2; done"]);
+    assert_eq!(env.ok(&["logs", "-f", "ticker"]).stdout, "tick1\ntick2\ntick3\n");
+}
+
+#[test]
+fn restart_on_failure_runs_the_container_again() {
+    let env = env_with_busybox();
+    env.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "bb", "sh", "-c", "echo attempt; exit 1"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = env.ok(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "flaky"]).stdout;
+        if s == "exited 2\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(env.ok(&["logs", "flaky"]).stdout, "attempt\nattempt\nattempt\n", "three runs");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "flaky"]).stdout, "1\n");
+}
+
+#[test]
+fn a_killed_monitor_does_not_fool_ps_stop_or_rm() {
+    let env = env_with_busybox();
+    env.ok(&["run", "-d", "--name", "orphan", "bb", "sleep", "1000"]);
+    let monitor = crate::common::sh(&format!(
+        "pgrep -f '__monitor {}'",
+        env.ok(&["inspect", "-f", "{{.Id}}", "orphan"]).stdout.trim()
+    ));
+    crate::common::sh(&format!("kill -9 {}", monitor.trim()));
+    std::thread::sleep(Duration::from_millis(100));
+    // PID 1 still runs: it is running, and stop still works.
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "orphan"]).stdout, "running\n");
+    env.ok(&["stop", "-t", "1", "orphan"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "orphan"]).stdout, "exited\n");
+    env.ok(&["rm", "orphan"]);
+
+    // Monitor and PID 1 both killed: every command sees it exited.
+    env.ok(&["run", "-d", "--name", "gone", "bb", "sleep", "1000"]);
+    let id = env.ok(&["inspect", "-f", "{{.Id}}", "gone"]).stdout.trim().to_string();
+    let pid = env.ok(&["inspect", "-f", "{{.State.Pid}}", "gone"]).stdout.trim().to_string();
+    let monitor = crate::common::sh(&format!("pgrep -f '__monitor {id}'"));
+    crate::common::sh(&format!("kill -9 {} {pid}", monitor.trim()));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(env.ok(&["ps", "-q"]).stdout, "");
+    assert!(env.ok(&["ps", "-a", "--format", "{{.Status}}"]).stdout.starts_with("Exited"));
+    env.ok(&["rm", "gone"]);
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(env.root().to_str().unwrap()), "no mount left:\n{mounts}");
+}
+
+#[test]
+fn cp_commit_diff_and_export() {
+    let env = env_with_busybox();
+    env.ok(&["create", "--name", "box", "bb", "sh"]);
+    // Host to container: a file under a new name, a directory into an existing one, a tar.
+    let host = env.path("host");
+    std::fs::create_dir_all(host.join("dir/sub")).unwrap();
+    std::fs::write(host.join("file.txt"), "file\n").unwrap();
+    std::fs::write(host.join("dir/sub/deep.txt"), "deep\n").unwrap();
+    env.ok(&["cp", host.join("file.txt").to_str().unwrap(), "box:/renamed.txt"]);
+    env.ok(&["cp", host.join("dir").to_str().unwrap(), "box:/etc"]);
+    let diff = env.ok(&["diff", "box"]).stdout;
+    assert_eq!(diff, "C /etc\nA /etc/dir\nA /etc/dir/sub\nA /etc/dir/sub/deep.txt\nA /renamed.txt\n");
+
+    // Container to host: a file, a directory, its contents (`/.`), and a tar on stdout.
+    let out = env.path("out");
+    std::fs::create_dir(&out).unwrap();
+    env.ok(&["cp", "box:/renamed.txt", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("renamed.txt")).unwrap(), "file\n");
+    env.ok(&["cp", "box:/etc/dir", out.join("copy").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(out.join("copy/sub/deep.txt")).unwrap(), "deep\n");
+    env.ok(&["cp", "box:/etc/dir/.", out.to_str().unwrap()]);
+    assert!(out.join("sub/deep.txt").exists());
+    let tar = env.cmd(&["cp", "box:/etc/passwd", "-"]).output().unwrap();
+    assert!(tar.status.success());
+    let mut archive = tar::Archive::new(&tar.stdout[..]);
+    let names: Vec<String> =
+        archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+    assert_eq!(names, ["passwd"]);
+    let err = env.fails(&["cp", "box:/nonexistent", out.to_str().unwrap()], 125);
+    assert!(err.contains("Could not find the file /nonexistent in container"), "{err}");
+
+    // A symlink in the container that points at the host's /etc is resolved inside the root.
+    let link_dir = env.path("link");
+    std::fs::create_dir(&link_dir).unwrap();
+    std::os::unix::fs::symlink("/etc", link_dir.join("escape")).unwrap();
+    env.ok(&["cp", link_dir.join("escape").to_str().unwrap(), "box:/escape"]);
+    env.ok(&["cp", host.join("file.txt").to_str().unwrap(), "box:/escape/passwd-from-cp"]);
+    assert!(!std::path::Path::new("/etc/passwd-from-cp").exists(), "cp wrote through a symlink to the host");
+    assert!(env.ok(&["diff", "box"]).stdout.contains("A /etc/passwd-from-cp"), "it landed in the container's /etc");
+
+    // commit: the changes become a layer of a new image, with the message and author.
+    let image = env.ok(&["commit", "-a", "tester", "-m", "snapshot", "-c", "ENV COMMITTED=1", "box", "snap:1"]).stdout;
+    assert!(image.trim().starts_with("sha256:"));
+    let layers = env.ok(&["inspect", "-f", "{{json .RootFS.Layers}}", "snap:1"]).stdout;
+    assert_eq!(serde_json::from_str::<Vec<String>>(&layers).unwrap().len(), 2);
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.Author}} {{.Comment}} {{json .Config.Env}}", "snap:1"]).stdout.trim(),
+        format!(
+            "tester snapshot {}",
+            "[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\"COMMITTED=1\"]"
+        )
+    );
+    env.ok(&["create", "--name", "fromsnap", "snap:1", "sh"]);
+    let copied = env.path("fromsnap.txt");
+    env.ok(&["cp", "fromsnap:/etc/dir/sub/deep.txt", copied.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), "deep\n");
+
+    // export: the whole filesystem.
+    let exported = env.path("export.tar");
+    env.ok(&["export", "-o", exported.to_str().unwrap(), "box"]);
+    let listing = crate::common::sh(&format!("tar -tf {}", exported.display()));
+    assert!(listing.lines().any(|l| l == "bin/busybox") && listing.lines().any(|l| l == "renamed.txt"), "{listing}");
+    env.ok(&["rm", "box", "fromsnap"]);
+    env.assert_store_clean();
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: each drives the real `berth` binary, as root, in its own state root.
+
+mod common;
+mod compose_config;
+mod containers;
+mod images;
+mod store_safety;

@@ -41,7 +41,7 @@ impl std::fmt::Display for ExitError {
 impl std::error::Error for ExitError {}
 
 fn launcher(ctx: &Context) -> Box<dyn Launcher> {
-    Box::new(engine::container::launch::RuntimeLauncher::new(&ctx.runroot))
+    Box::new(engine::container::launch::RuntimeLauncher::new(&ctx.root, &ctx.runroot))
 }
 
 /// `__monitor`: the per-container monitor, detached from the CLI that started it.
@@ -52,7 +52,11 @@ pub fn monitor(ctx: &Context, args: MonitorArgs) -> Result<i32> {
 
 /// Starts a container's monitor and waits for its report. With `attach_first`, returns once
 /// the monitor listens; the caller then attaches, which starts the process.
-fn spawn_monitor(ctx: &Context, id: &str, attach_first: bool) -> Result<io::BufReader<std::fs::File>> {
+fn spawn_monitor(
+    ctx: &Context,
+    id: &str,
+    attach_first: bool,
+) -> Result<(std::process::Child, io::BufReader<std::fs::File>)> {
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
     let mut cmd = Command::new(std::env::current_exe().context("locating the berth binary")?);
     cmd.arg("--root").arg(&ctx.root).arg("--runroot").arg(&ctx.runroot);
@@ -76,9 +80,9 @@ fn spawn_monitor(ctx: &Context, id: &str, attach_first: bool) -> Result<io::BufR
             Ok(())
         });
     }
-    cmd.spawn().context("starting the container monitor")?;
+    let child = cmd.spawn().context("starting the container monitor")?;
     drop(write);
-    Ok(io::BufReader::new(std::fs::File::from(read)))
+    Ok((child, io::BufReader::new(std::fs::File::from(read))))
 }
 
 /// Reads the monitor's report up to `started`/`ready`; an `error` becomes an ExitError.
@@ -106,7 +110,7 @@ fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<()> {
         return Ok(());
     }
     store.clear_stopped(id);
-    let mut report = spawn_monitor(ctx, id, false)?;
+    let (_monitor, mut report) = spawn_monitor(ctx, id, false)?;
     read_report(&mut report, "started")
 }
 
@@ -114,12 +118,16 @@ fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<()> {
 /// exit status.
 fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool) -> Result<i32> {
     store.clear_stopped(id);
-    let mut report = spawn_monitor(ctx, id, true)?;
+    let (mut monitor, mut report) = spawn_monitor(ctx, id, true)?;
     read_report(&mut report, "ready")?;
     let socket = monitor::attach_socket(&ctx.runroot, id);
     let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
     // Errors after the process was asked to start come as the report or an EXIT frame.
     let (code, _) = stream_attached(stream, stdin, Some(report))?;
+    if store.container(id).is_ok_and(|r| r.host_config.auto_remove) {
+        // Docker's `run --rm` returns once the container is gone: the monitor removes it, then exits.
+        let _ = monitor.wait();
+    }
     Ok(code)
 }
 
@@ -336,13 +344,8 @@ pub fn wait(ctx: &Context, args: NamesArgs) -> Result<i32> {
     for name in &args.containers {
         match store.resolve_container(name) {
             Ok(id) => {
-                let state = loop {
-                    let state = store.observed_state(&id)?;
-                    if !matches!(state.status, Status::Running | Status::Paused | Status::Restarting) {
-                        break state;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                };
+                // Until the monitor has recorded the exit status, not just until PID 1 is gone.
+                let state = store.wait_stopped(&id, Duration::from_secs(u64::MAX / 4))?;
                 printer::line(&state.exit_code.to_string());
             }
             Err(e) => {

@@ -93,6 +93,23 @@ impl Env {
     }
 }
 
+/// A test that fails half-way still leaves nothing running or mounted: every container of its
+/// state root is force-removed (the temp dir itself goes with `TempDir`).
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !self.root().join("berth.db").exists() {
+            return;
+        }
+        let ids = self.run(&["ps", "-aq", "--no-trunc"]).stdout;
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids);
+            let _ = self.run(&args);
+        }
+    }
+}
+
 /// A tarball of a busybox root filesystem (busybox-static, its applet links, passwd, group),
 /// built once per test run.
 pub fn busybox_tar() -> &'static Path {

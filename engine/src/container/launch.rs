@@ -1,27 +1,124 @@
-//! The runtime behind the monitor: translates a container's record into the runtime's spec.
-//! (Temporary: wired to the libcontainer runtime when engine/src/runtime lands.)
+//! The runtime behind the monitor: youki's `libcontainer`, driven in-process. Each container's
+//! bundle (the OCI spec) is written to `<runroot>/bundles/<id>`; libcontainer keeps its own
+//! state under `<runroot>/rt/<id>`. Called only from single-threaded processes (the monitor,
+//! the CLI's `exec`): libcontainer clones the caller.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
 
 use super::model::Record;
+use super::spec::{self, Namespaces};
+use super::user::resolve_user;
 use crate::monitor::{ExecProcess, Launcher};
 
-pub struct RuntimeLauncher {}
+pub struct RuntimeLauncher {
+    volumes: PathBuf,
+    bundles: PathBuf,
+    state: PathBuf,
+}
 
 impl RuntimeLauncher {
-    pub fn new(_runroot: &Path) -> RuntimeLauncher {
-        RuntimeLauncher {}
+    pub fn new(root: &Path, runroot: &Path) -> RuntimeLauncher {
+        RuntimeLauncher { volumes: root.join("volumes"), bundles: runroot.join("bundles"), state: runroot.join("rt") }
+    }
+
+    /// The runtime's name for the container: short, so its sockets fit in `sun_path`.
+    fn runtime_id(record: &Record) -> String {
+        record.id[..32].to_string()
+    }
+
+    fn write_bundle(&self, record: &Record, spec: &serde_json::Value) -> Result<PathBuf, String> {
+        let bundle = self.bundles.join(Self::runtime_id(record));
+        std::fs::create_dir_all(&bundle).map_err(|e| format!("creating {}: {e}", bundle.display()))?;
+        let path = bundle.join("config.json");
+        std::fs::write(&path, spec.to_string()).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(bundle)
+    }
+
+    /// Removes what a previous run left (a monitor killed before it could delete).
+    fn remove_stale(&self, runtime_id: &str) {
+        let dir = self.state.join(runtime_id);
+        if dir.exists() {
+            if let Ok(mut old) = Container::load(dir.clone()) {
+                let _ = old.delete(true);
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }
 
+/// libcontainer's errors chain their causes; the innermost says what went wrong.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
 impl Launcher for RuntimeLauncher {
-    fn start(&mut self, _record: &Record, _rootfs: &Path, _etc: &Path) -> Result<i32, (i32, String)> {
-        Err((125, "no runtime yet".into()))
+    fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<i32, (i32, String)> {
+        let identity = resolve_user(rootfs, &record.config.user).map_err(|m| (126, m))?;
+        if !record.config.working_dir.is_empty() {
+            super::rootfs::make_dir_in_root(rootfs, &record.config.working_dir)
+                .map_err(|e| (125, format!("creating the working directory {}: {e}", record.config.working_dir)))?;
+        }
+        let network = match record.host_config.network_mode.as_str() {
+            "host" => None,
+            _ => Some(None),
+        };
+        let spec =
+            spec::spec(record, rootfs, dir, &self.volumes, &identity, &Namespaces { network }).map_err(|m| (125, m))?;
+        let bundle = self.write_bundle(record, &spec).map_err(|m| (125, m))?;
+        let id = Self::runtime_id(record);
+        self.remove_stale(&id);
+        let built = ContainerBuilder::new(id.clone(), SyscallType::default())
+            .with_executor(DefaultExecutor {})
+            .with_root_path(&self.state)
+            .and_then(|b| b.as_init(&bundle).with_systemd(false).with_detach(true).build());
+        let mut container = match built {
+            Ok(c) => c,
+            Err(e) => {
+                self.remove_stale(&id);
+                return Err((125, format!("creating the container: {}", describe(&e))));
+            }
+        };
+        if let Err(e) = container.start() {
+            let _ = container.delete(true);
+            return Err((125, format!("starting the container: {}", describe(&e))));
+        }
+        container.pid().map(|p| p.as_raw()).ok_or_else(|| (125, "the runtime reported no PID".to_string()))
     }
 
-    fn delete(&mut self, _record: &Record) {}
+    fn delete(&mut self, record: &Record) {
+        self.remove_stale(&Self::runtime_id(record));
+        let _ = std::fs::remove_dir_all(self.bundles.join(Self::runtime_id(record)));
+    }
 
-    fn exec(&mut self, _record: &Record, _process: &ExecProcess) -> Result<i32, (i32, String)> {
-        Err((125, "no runtime yet".into()))
+    fn exec(&mut self, record: &Record, process: &ExecProcess) -> Result<i32, (i32, String)> {
+        let identity = super::user::Identity {
+            uid: process.uid,
+            gid: process.gid,
+            additional_gids: process.additional_gids.clone(),
+            home: String::new(),
+        };
+        let spec = spec::process(&process.args, &process.env, &process.cwd, &identity, record);
+        let path = self.bundles.join(Self::runtime_id(record)).join(format!("exec-{}.json", std::process::id()));
+        std::fs::write(&path, spec.to_string()).map_err(|e| (125, format!("writing {}: {e}", path.display())))?;
+        let pid = ContainerBuilder::new(Self::runtime_id(record), SyscallType::default())
+            .with_executor(DefaultExecutor {})
+            .with_root_path(&self.state)
+            .map(|b| b.as_tenant().with_process(Some(&path)).with_detach(true).build());
+        let _ = std::fs::remove_file(&path);
+        match pid {
+            Ok(Ok(pid)) => Ok(pid.as_raw()),
+            Ok(Err(e)) | Err(e) => Err((126, format!("exec failed: {}", describe(&e)))),
+        }
     }
 }

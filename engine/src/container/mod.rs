@@ -15,6 +15,7 @@ pub mod logs;
 pub mod model;
 pub mod names;
 pub mod rootfs;
+pub mod spec;
 pub mod store;
 pub mod user;
 

@@ -63,3 +63,28 @@ pub fn is_mountpoint(path: &Path) -> bool {
 fn unescape(s: &str) -> String {
     s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
+
+/// Creates `dir` (absolute, inside the container) and its missing parents, as Docker creates a
+/// missing working directory at start. Every step is resolved inside `rootfs`, so a symlink in
+/// the image cannot make berth create a directory on the host.
+pub fn make_dir_in_root(rootfs: &Path, dir: &str) -> std::io::Result<()> {
+    use rustix::fs::{mkdirat, openat2, Mode, OFlags, ResolveFlags};
+    let root = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let mut current = String::from("/");
+    for part in dir.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        let parent = openat2(
+            &root,
+            current.as_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            resolve,
+        )?;
+        match mkdirat(&parent, part, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        current = format!("{}/{part}", current.trim_end_matches('/'));
+    }
+    Ok(())
+}

@@ -393,6 +393,9 @@ pub struct RunArgs {
     /// Allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
@@ -525,6 +528,9 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }

@@ -34,16 +34,23 @@ pub struct ExecProcess {
     pub tty: bool,
 }
 
+/// A process the runtime started: its PID (the caller's child) and, for a tty, the pty master.
+pub struct Started {
+    pub pid: i32,
+    pub console: Option<OwnedFd>,
+}
+
 /// Starts and deletes container processes (the runtime behind the monitor).
 pub trait Launcher {
-    /// Starts the container's PID 1, with the monitor's current fds 0, 1 and 2 as its stdio.
-    /// Returns its PID; the monitor is its parent. Errors carry the exit status to report.
-    fn start(&mut self, record: &Record, rootfs: &Path, etc: &Path) -> std::result::Result<i32, (i32, String)>;
+    /// Starts the container's PID 1, with the monitor's current fds 0, 1 and 2 as its stdio
+    /// (or, with `Config.tty`, a pty whose master is returned). The monitor is its parent.
+    /// Errors carry the exit status to report.
+    fn start(&mut self, record: &Record, rootfs: &Path, etc: &Path) -> std::result::Result<Started, (i32, String)>;
     /// Removes what the runtime keeps for the container (cgroups, state), after it exited.
     fn delete(&mut self, record: &Record);
     /// Starts a process in the running container with the caller's fds 0, 1 and 2 as its
-    /// stdio; returns its PID (the caller's child).
-    fn exec(&mut self, record: &Record, process: &ExecProcess) -> std::result::Result<i32, (i32, String)>;
+    /// stdio (or a pty, with `process.tty`); the caller is its parent.
+    fn exec(&mut self, record: &Record, process: &ExecProcess) -> std::result::Result<Started, (i32, String)>;
 }
 
 /// Where the CLI finds a container's attach socket (short: sun_path holds 108 bytes).
@@ -155,8 +162,8 @@ fn monitor(
         }
         let stdio = Stdio::new(record.config.open_stdin).map_err(|e| io_err(&dir, e))?;
         let started = stdio.with_as_std_fds(|| launcher.start(&record, &rootfs, &dir));
-        let pid = match started {
-            Ok(pid) => pid,
+        let (pid, console) = match started {
+            Ok(Started { pid, console }) => (pid, console),
             Err((code, message)) => {
                 state.status = if first { Status::Created } else { Status::Exited };
                 state.exit_code = code;
@@ -213,7 +220,7 @@ fn monitor(
             Some(h) => Some((h, &mut *launcher, &record, &store, id, &mut state)),
             None => None,
         };
-        let code = supervise(pid, stdio, &listener, &mut clients, &mut log, checks)?;
+        let code = supervise(pid, stdio.with_console(console), &listener, &mut clients, &mut log, checks)?;
         let _ = log.flush_partial();
         launcher.delete(&record);
         state.status = Status::Exited;
@@ -278,7 +285,7 @@ struct Stdio {
     out_child: OwnedFd,
     out_ours: OwnedFd,
     err_child: OwnedFd,
-    err_ours: OwnedFd,
+    err_ours: Option<OwnedFd>,
 }
 
 impl Stdio {
@@ -293,7 +300,18 @@ impl Stdio {
         } else {
             (OwnedFd::from(File::open("/dev/null")?), None)
         };
-        Ok(Stdio { stdin_child, stdin_ours, out_child, out_ours, err_child, err_ours })
+        Ok(Stdio { stdin_child, stdin_ours, out_child, out_ours, err_child, err_ours: Some(err_ours) })
+    }
+
+    /// With a tty, the pty master is both streams: output (one stream, as Docker's) and input.
+    fn with_console(mut self, console: Option<OwnedFd>) -> Stdio {
+        if let Some(master) = console {
+            let input = if self.stdin_ours.is_some() { master.try_clone().ok() } else { None };
+            self.stdin_ours = input;
+            self.out_ours = master;
+            self.err_ours = None;
+        }
+        self
     }
 
     /// Runs `f` with the child's ends on fds 0, 1 and 2 (what the runtime hands the container),
@@ -354,7 +372,7 @@ fn start_check(ctx: &mut HealthCtx, launcher: &mut dyn Launcher, record: &Record
     }
     drop(out_child);
     let start = now();
-    let pid = started.ok()?;
+    let pid = started.ok()?.pid;
     let pidfd = rustix::process::pidfd_open(Pid::from_raw(pid)?, rustix::process::PidfdFlags::empty()).ok()?;
     Some(HealthRun {
         pid,
@@ -392,8 +410,7 @@ fn supervise(
     let pidfd =
         rustix::process::pidfd_open(Pid::from_raw(pid).expect("positive pid"), rustix::process::PidfdFlags::empty())
             .map_err(|e| io_err(Path::new("pidfd"), e.into()))?;
-    let mut outputs: Vec<(u8, Option<OwnedFd>)> =
-        vec![(attach::STDOUT, Some(out_ours)), (attach::STDERR, Some(err_ours))];
+    let mut outputs: Vec<(u8, Option<OwnedFd>)> = vec![(attach::STDOUT, Some(out_ours)), (attach::STDERR, err_ours)];
     let mut exit: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
@@ -549,6 +566,18 @@ fn supervise(
                                         }
                                     }
                                     attach::STDIN_EOF => stdin_ours = None,
+                                    attach::RESIZE if data.len() == 4 => {
+                                        if let Some((_, Some(out))) = outputs.first() {
+                                            let size = rustix::termios::Winsize {
+                                                ws_row: u16::from_be_bytes([data[0], data[1]]),
+                                                ws_col: u16::from_be_bytes([data[2], data[3]]),
+                                                ws_xpixel: 0,
+                                                ws_ypixel: 0,
+                                            };
+                                            // Fails harmlessly on a pipe (no tty).
+                                            let _ = rustix::termios::tcsetwinsize(out, size);
+                                        }
+                                    }
                                     _ => {}
                                 }
                             }

@@ -16,6 +16,7 @@ use engine::Store;
 use serde_json::{json, Value};
 
 use super::container_opts::create_options;
+use super::tty;
 use super::{Context, EXIT_BERTH};
 use crate::cli::{
     AttachArgs, CommitArgs, ContainerArg, ContainerPruneArgs, CpArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs,
@@ -116,32 +117,49 @@ fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<()> {
 
 /// Attaches to a container whose monitor waits for us, streams until it exits; returns its
 /// exit status.
-fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool) -> Result<i32> {
+fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool, detach_keys: &str) -> Result<i32> {
+    let keys = tty::parse_detach_keys(detach_keys)?;
     store.clear_stopped(id);
     let (mut monitor, mut report) = spawn_monitor(ctx, id, true)?;
     read_report(&mut report, "ready")?;
     let socket = monitor::attach_socket(&ctx.runroot, id);
     let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
     // Errors after the process was asked to start come as the report or an EXIT frame.
-    let (code, _) = stream_attached(stream, stdin, Some(report))?;
-    if store.container(id).is_ok_and(|r| r.host_config.auto_remove) {
+    let record = store.container(id)?;
+    let (code, exited) = stream_attached(stream, stdin, record.config.tty, keys, Some(report))?;
+    if exited && record.host_config.auto_remove {
         // Docker's `run --rm` returns once the container is gone: the monitor removes it, then exits.
         let _ = monitor.wait();
     }
     Ok(code)
 }
 
-/// Copies frames to stdout/stderr (and stdin to the monitor) until EXIT; returns the status.
+/// Copies frames to stdout/stderr (and stdin to the monitor) until EXIT; returns the status
+/// and whether the container exited (false when the user detached or the monitor went away).
 fn stream_attached(
     stream: UnixStream,
     stdin: bool,
+    tty: bool,
+    detach_keys: Vec<u8>,
     report: Option<io::BufReader<std::fs::File>>,
 ) -> Result<(i32, bool)> {
+    let _raw = (tty && stdin).then(tty::RawMode::enable);
+    if tty {
+        if let Some((rows, cols)) = tty::window_size() {
+            let mut size = rows.to_be_bytes().to_vec();
+            size.extend_from_slice(&cols.to_be_bytes());
+            attach::write_frame(&mut &stream, attach::RESIZE, &size)?;
+        }
+    }
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if stdin {
         let mut writer = stream.try_clone()?;
+        let detached = detached.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 16 * 1024];
             let mut input = io::stdin().lock();
+            // Docker's detach keys apply to tty sessions.
+            let mut watch = tty::DetachWatch::new(if tty { detach_keys } else { Vec::new() });
             loop {
                 match input.read(&mut buf) {
                     Ok(0) | Err(_) => {
@@ -149,6 +167,12 @@ fn stream_attached(
                         return;
                     }
                     Ok(n) => {
+                        if watch.feed(&buf[..n]) {
+                            // Leave the container running: ending our side ends the stream.
+                            detached.store(true, std::sync::atomic::Ordering::SeqCst);
+                            let _ = writer.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
                         if attach::write_frame(&mut writer, attach::STDIN, &buf[..n]).is_err() {
                             return;
                         }
@@ -182,6 +206,9 @@ fn stream_attached(
             _ => {}
         }
     }
+    if detached.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok((0, false));
+    }
     Ok((EXIT_BERTH, false))
 }
 
@@ -204,7 +231,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
             0
         })
     } else {
-        start_attached(ctx, &store, &id, args.interactive)
+        start_attached(ctx, &store, &id, args.interactive, &args.detach_keys)
     };
     if result.is_err() && record.host_config.auto_remove {
         // A container that never ran and was to be removed is removed now.
@@ -220,7 +247,7 @@ pub fn start(ctx: &Context, args: StartArgs) -> Result<i32> {
             bail!("you cannot start and attach multiple containers at once");
         }
         let id = store.resolve_container(&args.containers[0])?;
-        return start_attached(ctx, &store, &id, args.interactive);
+        return start_attached(ctx, &store, &id, args.interactive, &args.detach_keys);
     }
     let mut failed = false;
     for name in &args.containers {
@@ -367,7 +394,8 @@ pub fn attach(ctx: &Context, args: AttachArgs) -> Result<i32> {
     }
     let stream =
         UnixStream::connect(monitor::attach_socket(&ctx.runroot, &id)).context("attaching to the container")?;
-    let (code, _) = stream_attached(stream, record.config.open_stdin && !args.no_stdin, None)?;
+    let keys = tty::parse_detach_keys(&args.detach_keys)?;
+    let (code, _) = stream_attached(stream, record.config.open_stdin && !args.no_stdin, record.config.tty, keys, None)?;
     Ok(code)
 }
 
@@ -877,11 +905,14 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
         rustix::stdio::dup2_stdout(&null)?;
         rustix::stdio::dup2_stderr(&null)?;
     }
-    let pid = launcher(ctx).exec(&record, &process).map_err(|(code, message)| ExitError { code, message })?;
+    let started = launcher(ctx).exec(&record, &process).map_err(|(code, message)| ExitError { code, message })?;
     if args.detach {
         return Ok(0);
     }
-    let pid = rustix::process::Pid::from_raw(pid).context("invalid pid")?;
+    if let Some(master) = started.console {
+        tty::proxy(master, args.interactive)?;
+    }
+    let pid = rustix::process::Pid::from_raw(started.pid).context("invalid pid")?;
     let status = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())?;
     Ok(match status {
         Some((_, s)) if s.exited() => s.exit_status().unwrap_or(0),

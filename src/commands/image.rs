@@ -424,7 +424,8 @@ pub fn inspect(ctx: &Context, args: InspectArgs, kind: InspectKind) -> Result<i3
         };
         printer::err_line(&format!("Error: No such {what}: {name}"));
     }
-    Ok(if missing.is_empty() { 0 } else { super::EXIT_BERTH })
+    // Docker's inspect exits 1 (not 125) when a name is unknown.
+    Ok(if missing.is_empty() { 0 } else { 1 })
 }
 
 pub fn history(ctx: &Context, args: HistoryArgs) -> Result<i32> {

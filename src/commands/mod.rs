@@ -6,6 +6,7 @@ mod container;
 mod container_opts;
 mod image;
 mod system;
+mod tty;
 mod volume;
 
 use std::path::PathBuf;

@@ -117,7 +117,7 @@ fn import_tag_inspect_history_save_rmi_load_round_trip() {
 #[test]
 fn errors_name_the_problem_and_exit_125() {
     let env = Env::new();
-    let err = env.fails(&["inspect", "nope"], 125);
+    let err = env.fails(&["inspect", "nope"], 1);
     assert!(err.contains("No such object: nope"), "{err}");
     let err = env.fails(&["rmi", "nope"], 125);
     assert!(err.contains("No such image: nope:latest"), "{err}");

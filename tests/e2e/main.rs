@@ -4,4 +4,5 @@ mod common;
 mod compose_config;
 mod containers;
 mod images;
+mod lifecycle;
 mod store_safety;

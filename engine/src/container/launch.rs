@@ -10,20 +10,27 @@ use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
+use super::console::ConsoleSocket;
 use super::model::Record;
 use super::spec::{self, Namespaces};
 use super::user::resolve_user;
-use crate::monitor::{ExecProcess, Launcher};
+use crate::monitor::{ExecProcess, Launcher, Started};
 
 pub struct RuntimeLauncher {
     volumes: PathBuf,
     bundles: PathBuf,
     state: PathBuf,
+    consoles: PathBuf,
 }
 
 impl RuntimeLauncher {
     pub fn new(root: &Path, runroot: &Path) -> RuntimeLauncher {
-        RuntimeLauncher { volumes: root.join("volumes"), bundles: runroot.join("bundles"), state: runroot.join("rt") }
+        RuntimeLauncher {
+            volumes: root.join("volumes"),
+            bundles: runroot.join("bundles"),
+            state: runroot.join("rt"),
+            consoles: runroot.join("console"),
+        }
     }
 
     /// The runtime's name for the container: short, so its sockets fit in `sun_path`.
@@ -37,6 +44,15 @@ impl RuntimeLauncher {
         let path = bundle.join("config.json");
         std::fs::write(&path, spec.to_string()).map_err(|e| format!("writing {}: {e}", path.display()))?;
         Ok(bundle)
+    }
+
+    /// A console socket for a tty process (`None` without a tty).
+    fn console(&self, tty: bool, name: &str) -> Result<Option<ConsoleSocket>, (i32, String)> {
+        if !tty {
+            return Ok(None);
+        }
+        let path = self.consoles.join(format!("{name}.sock"));
+        ConsoleSocket::listen(&path).map(Some).map_err(|e| (125, format!("console socket {}: {e}", path.display())))
     }
 
     /// Removes what a previous run left (a monitor killed before it could delete).
@@ -63,7 +79,7 @@ fn describe(e: &dyn std::error::Error) -> String {
 }
 
 impl Launcher for RuntimeLauncher {
-    fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<i32, (i32, String)> {
+    fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
         let identity = resolve_user(rootfs, &record.config.user).map_err(|m| (126, m))?;
         if !record.config.working_dir.is_empty() {
             super::rootfs::make_dir_in_root(rootfs, &record.config.working_dir)
@@ -78,8 +94,10 @@ impl Launcher for RuntimeLauncher {
         let bundle = self.write_bundle(record, &spec).map_err(|m| (125, m))?;
         let id = Self::runtime_id(record);
         self.remove_stale(&id);
+        let console = self.console(record.config.tty, &id)?;
         let built = ContainerBuilder::new(id.clone(), SyscallType::default())
             .with_executor(DefaultExecutor {})
+            .with_console_socket(console.as_ref().map(|c| c.path()))
             .with_root_path(&self.state)
             .and_then(|b| b.as_init(&bundle).with_systemd(false).with_detach(true).build());
         let mut container = match built {
@@ -89,11 +107,20 @@ impl Launcher for RuntimeLauncher {
                 return Err((125, format!("creating the container: {}", describe(&e))));
             }
         };
+        let master = match console.as_ref().map(|c| c.receive_master()).transpose() {
+            Ok(master) => master,
+            Err(e) => {
+                let _ = container.delete(true);
+                return Err((125, format!("receiving the container's pty: {e}")));
+            }
+        };
         if let Err(e) = container.start() {
             let _ = container.delete(true);
             return Err((125, format!("starting the container: {}", describe(&e))));
         }
-        container.pid().map(|p| p.as_raw()).ok_or_else(|| (125, "the runtime reported no PID".to_string()))
+        let pid =
+            container.pid().map(|p| p.as_raw()).ok_or_else(|| (125, "the runtime reported no PID".to_string()))?;
+        Ok(Started { pid, console: master })
     }
 
     fn delete(&mut self, record: &Record) {
@@ -101,24 +128,30 @@ impl Launcher for RuntimeLauncher {
         let _ = std::fs::remove_dir_all(self.bundles.join(Self::runtime_id(record)));
     }
 
-    fn exec(&mut self, record: &Record, process: &ExecProcess) -> Result<i32, (i32, String)> {
+    fn exec(&mut self, record: &Record, process: &ExecProcess) -> Result<Started, (i32, String)> {
         let identity = super::user::Identity {
             uid: process.uid,
             gid: process.gid,
             additional_gids: process.additional_gids.clone(),
             home: String::new(),
         };
-        let spec = spec::process(&process.args, &process.env, &process.cwd, &identity, record);
-        let path = self.bundles.join(Self::runtime_id(record)).join(format!("exec-{}.json", std::process::id()));
+        let spec = spec::process(&process.args, &process.env, &process.cwd, process.tty, &identity, record);
+        let name = format!("exec-{}", std::process::id());
+        let path = self.bundles.join(Self::runtime_id(record)).join(format!("{name}.json"));
         std::fs::write(&path, spec.to_string()).map_err(|e| (125, format!("writing {}: {e}", path.display())))?;
+        let console = self.console(process.tty, &name)?;
         let pid = ContainerBuilder::new(Self::runtime_id(record), SyscallType::default())
             .with_executor(DefaultExecutor {})
+            .with_console_socket(console.as_ref().map(|c| c.path()))
             .with_root_path(&self.state)
             .map(|b| b.as_tenant().with_process(Some(&path)).with_detach(true).build());
         let _ = std::fs::remove_file(&path);
-        match pid {
-            Ok(Ok(pid)) => Ok(pid.as_raw()),
-            Ok(Err(e)) | Err(e) => Err((126, format!("exec failed: {}", describe(&e)))),
-        }
+        let pid = match pid {
+            Ok(Ok(pid)) => pid.as_raw(),
+            Ok(Err(e)) | Err(e) => return Err((126, format!("exec failed: {}", describe(&e)))),
+        };
+        let master = console.as_ref().map(|c| c.receive_master()).transpose();
+        let master = master.map_err(|e| (126, format!("receiving the exec's pty: {e}")))?;
+        Ok(Started { pid, console: master })
     }
 }

@@ -5,6 +5,7 @@ pub mod attach;
 pub mod cgroup;
 pub mod command_check;
 pub mod commit;
+pub mod console;
 pub mod copy;
 pub mod create;
 pub mod etc;

@@ -169,12 +169,17 @@ pub fn capabilities(record: &Record) -> Vec<String> {
 }
 
 /// The `process` object: what runs, as whom, with which capabilities.
-pub fn process(args: &[String], env: &[String], cwd: &str, identity: &Identity, record: &Record) -> Value {
+pub fn process(args: &[String], env: &[String], cwd: &str, tty: bool, identity: &Identity, record: &Record) -> Value {
     let caps = capabilities(record);
     let no_new_privileges =
         record.host_config.security_opt.iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges:true");
+    // Docker gives a tty process TERM=xterm unless it sets its own.
+    let mut env = env.to_vec();
+    if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
     let mut process = json!({
-        "terminal": false,
+        "terminal": tty,
         "user": {"uid": identity.uid, "gid": identity.gid},
         "args": args,
         "env": env,
@@ -327,7 +332,8 @@ pub fn spec(
 ) -> Result<Value, String> {
     let host = &record.host_config;
     let argv: Vec<String> = std::iter::once(record.path.clone()).chain(record.args.iter().cloned()).collect();
-    let process = process(&argv, &record.config.env, &record.config.working_dir, identity, record);
+    let config = &record.config;
+    let process = process(&argv, &config.env, &config.working_dir, config.tty, identity, record);
     let mut ns = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
     match namespaces.network {
         None => {}

@@ -1,0 +1,177 @@
+//! The rest of a container's life through the binary: tty sessions through a real pty
+//! (`script` from util-linux), exec, pause/unpause, top, stats, rename, restart, update,
+//! healthchecks and `ps` filters.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::Env;
+
+fn env_with_busybox() -> Env {
+    let env = Env::new();
+    env.busybox("bb");
+    env
+}
+
+/// Runs a berth command line inside a pty made by `script`, typing each input chunk half a
+/// second after the previous one; returns (exit status, output). Bounded by `timeout`.
+fn in_pty(env: &Env, args: &str, input: &[&str]) -> (i32, String) {
+    let line = format!(
+        "BERTH_ROOT={} BERTH_RUNROOT={} BERTH_CONFIG={} {} {args}",
+        env.root().display(),
+        env.path("run").display(),
+        env.path("daemon.json").display(),
+        crate::common::berth_bin()
+    );
+    let mut child = Command::new("timeout")
+        .args(["30", "script", "-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        for chunk in input {
+            // Typed once the session is up (and its terminal in raw mode).
+            std::thread::sleep(Duration::from_millis(500));
+            stdin.write_all(chunk.as_bytes()).unwrap();
+        }
+        // Keep stdin open a moment: script ends the session when its input ends.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn wait_for(env: &Env, args: &[&str], want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = env.ok(args).stdout;
+        if got.trim() == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{args:?}: still {got:?}, waiting for {want:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn tty_sessions_run_and_exec_through_a_real_pty() {
+    let env = env_with_busybox();
+    // run -t: the process sees a terminal on stdin and stdout, TERM=xterm, and the status.
+    let (code, out) = in_pty(&env, "run -t --rm bb sh -c 'test -t 0 && test -t 1 && echo tty:$TERM; exit 3'", &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("tty:xterm"), "{out}");
+    // Without -t there is no terminal, even when berth itself runs in one.
+    let (_, out) = in_pty(&env, "run --rm bb sh -c 'test -t 1 || echo no-tty'", &[]);
+    assert!(out.contains("no-tty"), "{out}");
+    // run -it: what is typed reaches the shell.
+    let (code, out) = in_pty(&env, "run -it --rm bb sh", &["echo typed-$((6*7))\nexit 4\n"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("typed-42"), "{out}");
+
+    // exec, with and without a tty; exit statuses pass through.
+    env.ok(&["run", "-d", "--name", "box", "bb", "sleep", "1000"]);
+    let (code, out) = in_pty(&env, "exec -it box sh", &["echo inside-$((2+3)); tty; exit 6\n"]);
+    assert_eq!(code, 6, "{out}");
+    assert!(out.contains("inside-5") && out.contains("/dev/pts/"), "{out}");
+    let run = env.run(&[
+        "exec",
+        "-e",
+        "A=b",
+        "-w",
+        "/etc",
+        "-u",
+        "nobody",
+        "box",
+        "sh",
+        "-c",
+        "echo $A $(pwd) $(id -u); exit 9",
+    ]);
+    assert_eq!((run.code, run.stdout.as_str()), (9, "b /etc 65534\n"));
+    let err = env.fails(&["exec", "box", "nothere"], 127);
+    assert!(err.contains("executable file not found"), "{err}");
+    env.ok(&["exec", "-d", "box", "sh", "-c", "echo detached > /marker"]);
+    wait_for(&env, &["exec", "box", "cat", "/marker"], "detached");
+    env.ok(&["rm", "-f", "box"]);
+    let err = env.fails(&["exec", "box", "true"], 125);
+    assert!(err.contains("No such container: box"), "{err}");
+}
+
+#[test]
+fn detach_keys_leave_the_container_running() {
+    let env = env_with_busybox();
+    let (code, out) = in_pty(&env, "run -it --name stay bb sh", &["echo before\n", "\x10\x11"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "stay"]).stdout, "running\n");
+    env.ok(&["rm", "-f", "stay"]);
+}
+
+#[test]
+fn pause_top_stats_rename_restart_and_update() {
+    let env = env_with_busybox();
+    env.ok(&["run", "-d", "--name", "worker", "--memory", "64m", "--pids-limit", "50", "bb", "sleep", "1000"]);
+    env.ok(&["pause", "worker"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "worker"]).stdout, "paused\n");
+    assert!(env.ok(&["ps", "--format", "{{.Status}}"]).stdout.contains("(Paused)"));
+    let err = env.fails(&["exec", "worker", "true"], 125);
+    assert!(err.contains("is paused"), "{err}");
+    env.ok(&["unpause", "worker"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "worker"]).stdout, "running\n");
+
+    let top = env.ok(&["top", "worker"]).stdout;
+    assert!(top.starts_with("UID") && top.contains("sleep 1000"), "{top}");
+    let stats = env.ok(&["stats", "--no-stream", "worker"]).stdout;
+    assert!(stats.contains("MEM USAGE / LIMIT") && stats.contains("64MiB"), "the memory limit applies:\n{stats}");
+    let pids_max = env.ok(&["exec", "worker", "cat", "/sys/fs/cgroup/pids/pids.max"]);
+    assert_eq!(pids_max.stdout, "50\n", "the pids limit applies");
+
+    env.ok(&["rename", "worker", "renamed"]);
+    let err = env.fails(&["inspect", "worker"], 1);
+    assert!(err.contains("No such object: worker"), "{err}");
+    let before = env.ok(&["inspect", "-f", "{{.State.Pid}}", "renamed"]).stdout;
+    env.ok(&["restart", "-t", "0", "renamed"]);
+    let after = env.ok(&["inspect", "-f", "{{.State.Pid}} {{.State.Status}}", "renamed"]).stdout;
+    assert!(after.ends_with(" running\n") && !after.starts_with(before.trim()), "{before} -> {after}");
+
+    env.ok(&["update", "--restart", "always", "renamed"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.HostConfig.RestartPolicy.Name}}", "renamed"]).stdout, "always\n");
+
+    // ps filters and -l / -n.
+    env.ok(&["run", "--name", "done", "-l", "role=batch", "bb", "true"]);
+    assert_eq!(env.ok(&["ps", "-a", "-f", "status=exited", "--format", "{{.Names}}"]).stdout, "done\n");
+    assert_eq!(env.ok(&["ps", "-a", "-f", "label=role=batch", "--format", "{{.Names}}"]).stdout, "done\n");
+    assert_eq!(env.ok(&["ps", "-a", "-f", "name=renam", "--format", "{{.Names}}"]).stdout, "renamed\n");
+    assert_eq!(env.ok(&["ps", "-l", "--format", "{{.Names}}"]).stdout, "done\n");
+    assert_eq!(env.ok(&["ps", "-a", "-f", "ancestor=bb", "-q"]).stdout.lines().count(), 2);
+    env.ok(&["rm", "-f", "renamed", "done"]);
+}
+
+#[test]
+fn healthchecks_go_from_starting_to_healthy_to_unhealthy() {
+    let env = env_with_busybox();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "checked",
+        "--health-cmd",
+        "test -f /ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "bb",
+        "sh",
+        "-c",
+        "touch /ok; exec sleep 1000",
+    ]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Health.Status}}", "checked"]).stdout, "starting\n");
+    wait_for(&env, &["inspect", "-f", "{{.State.Health.Status}}", "checked"], "healthy");
+    env.ok(&["exec", "checked", "rm", "/ok"]);
+    wait_for(&env, &["inspect", "-f", "{{.State.Health.Status}}", "checked"], "unhealthy");
+    assert!(env.ok(&["ps", "--format", "{{.Status}}"]).stdout.contains("(unhealthy)"));
+    env.ok(&["rm", "-f", "checked"]);
+}

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   busybox-static   # test images are made offline from it
+  tini             # `--init` runs its static build as /sbin/docker-init, as Docker does
   libseccomp-dev   # libcontainer's seccomp support (containers)
   skopeo umoci     # OCI layouts made by other tools, in the tests
   podman           # a berth `save` must load into podman

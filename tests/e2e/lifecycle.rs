@@ -175,3 +175,17 @@ fn healthchecks_go_from_starting_to_healthy_to_unhealthy() {
     assert!(env.ok(&["ps", "--format", "{{.Status}}"]).stdout.contains("(unhealthy)"));
     env.ok(&["rm", "-f", "checked"]);
 }
+
+#[test]
+fn init_forwards_signals_and_reaps() {
+    let env = env_with_busybox();
+    // A bare `sleep` as PID 1 ignores SIGTERM; under --init, tini is PID 1 and forwards it.
+    env.ok(&["run", "-d", "--init", "--name", "inited", "bb", "sleep", "1000"]);
+    let comm = env.ok(&["exec", "inited", "cat", "/proc/1/comm"]).stdout;
+    assert_eq!(comm, "docker-init\n");
+    let started = Instant::now();
+    env.ok(&["stop", "-t", "20", "inited"]);
+    assert!(started.elapsed() < Duration::from_secs(10), "SIGTERM reached sleep through the init");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "inited"]).stdout, "143\n");
+    assert_eq!(env.run(&["run", "--rm", "--init", "bb", "sh", "-c", "exit 5"]).code, 5, "the status passes through");
+}

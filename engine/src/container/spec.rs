@@ -315,6 +315,21 @@ fn seccomp(caps: &[String]) -> Value {
     })
 }
 
+/// Where `--init` finds its init: a static tini (Debian's `tini` package), as Docker ships
+/// tini as docker-init. Static, so it runs in any image.
+const INIT_CANDIDATES: &[&str] = &["/usr/bin/tini-static", "/usr/libexec/docker/docker-init", "/usr/bin/docker-init"];
+
+/// Where the init is mounted in the container, as Docker mounts it.
+const INIT_TARGET: &str = "/sbin/docker-init";
+
+fn init_binary() -> Result<&'static str, String> {
+    INIT_CANDIDATES
+        .iter()
+        .copied()
+        .find(|p| Path::new(p).is_file())
+        .ok_or_else(|| "--init: no init binary found: install tini (apt-get install tini)".to_string())
+}
+
 /// Where the container's namespaces come from: new ones, or a path to join.
 pub struct Namespaces<'a> {
     /// `None`: the host's network; `Some(None)`: a new one; `Some(Some(path))`: join it.
@@ -331,7 +346,11 @@ pub fn spec(
     namespaces: &Namespaces,
 ) -> Result<Value, String> {
     let host = &record.host_config;
-    let argv: Vec<String> = std::iter::once(record.path.clone()).chain(record.args.iter().cloned()).collect();
+    let mut argv: Vec<String> = std::iter::once(record.path.clone()).chain(record.args.iter().cloned()).collect();
+    let init = if host.init == Some(true) { Some(init_binary()?) } else { None };
+    if init.is_some() {
+        argv.splice(0..0, [INIT_TARGET.to_string(), "--".to_string()]);
+    }
     let config = &record.config;
     let process = process(&argv, &config.env, &config.working_dir, config.tty, identity, record);
     let mut ns = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
@@ -378,12 +397,16 @@ pub fn spec(
             linux["seccomp"] = seccomp(&caps);
         }
     }
+    let mut mounts = mounts(record, container_dir, volumes_dir);
+    if let Some(init) = init {
+        mounts.push(json!({"destination": INIT_TARGET, "type": "bind", "source": init, "options": ["rbind", "ro"]}));
+    }
     Ok(json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": rootfs, "readonly": host.readonly_rootfs},
         "hostname": record.config.hostname,
-        "mounts": mounts(record, container_dir, volumes_dir),
+        "mounts": mounts,
         "linux": linux,
     }))
 }

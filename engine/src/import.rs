@@ -67,7 +67,7 @@ pub fn import(store: &mut Store, input: impl Read, options: &ImportOptions) -> R
         size,
     };
 
-    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let created = crate::time::now();
     let comment = options.message.clone().unwrap_or_else(|| format!("Imported from {}", options.source_name));
     let platform = oci::host_platform();
     let mut other = serde_json::Map::new();

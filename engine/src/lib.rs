@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod oci;
 pub mod reference;
 pub mod store;
+pub mod time;
 pub mod volumes;
 
 pub use digest::Digest;

@@ -21,6 +21,7 @@ use crate::container::model::{Record, State, Status, ZERO_TIME};
 use crate::container::store::process_start_time;
 use crate::error::Result;
 use crate::store::{Access, Store};
+use crate::time::now;
 
 /// A process to run inside a running container (`exec`, healthchecks).
 #[derive(Debug, Clone, Default)]
@@ -60,10 +61,6 @@ pub fn attach_socket(runroot: &Path, id: &str) -> PathBuf {
 
 /// The file descriptor on which the monitor reports to the CLI that started it.
 pub const REPORT_FD: i32 = 3;
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
 
 /// Tells the CLI how the start went, once: `ready`, `started <pid>` or `error <code> <text>`.
 struct Reporter(Option<File>);
@@ -191,6 +188,10 @@ fn monitor(
         if first {
             reporter.say(&format!("started {pid}"));
             reporter.done();
+            // What the start used (SQLite's page cache, the runtime's code) is not needed
+            // while the container runs.
+            let _ = store.db.conn().execute_batch("PRAGMA shrink_memory");
+            release_code_pages();
         }
         first = false;
 
@@ -272,6 +273,45 @@ fn monitor(
         store.remove_container(id, true, true, launcher)?;
     }
     Ok(())
+}
+
+/// Drops the file pages the start mapped in (the runtime's code: most of a monitor's
+/// resident memory) and turns off fault-around for them, so the long wait that follows keeps
+/// only the few pages its loop uses; then returns freed heap to the kernel. Only read-only
+/// file mappings with no anonymous (copied-on-write) page: their contents are the file's, so
+/// dropping them loses nothing. Relocated RELRO data is anonymous and stays. (Not "no private
+/// dirty page": while a just-forked child still shares them, relocated pages count as
+/// shared dirty, and dropping those crashes.)
+fn release_code_pages() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return };
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(first) = fields.next() else { continue };
+        if let Some((start, end)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            let perms = fields.next().unwrap_or("");
+            let file_backed = line.contains(" /");
+            current = match (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
+                (Ok(s), Ok(e)) if file_backed && !perms.contains('w') => Some((s, e)),
+                _ => None,
+            };
+        } else if first == "Anonymous:" {
+            let copied = fields.next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(1);
+            if let (Some((start, end)), 0) = (current.take(), copied) {
+                // SAFETY: a read-only file mapping with no anonymous page: its pages are the file's,
+                // so MADV_DONTNEED only changes which pages are resident, never the contents.
+                unsafe {
+                    let addr = start as *mut libc::c_void;
+                    libc::madvise(addr, end - start, libc::MADV_RANDOM);
+                    libc::madvise(addr, end - start, libc::MADV_DONTNEED);
+                }
+            }
+        }
+    }
+    // SAFETY: malloc_trim only returns free memory at the top of the heap to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn io_err(path: &Path, source: io::Error) -> crate::error::Error {

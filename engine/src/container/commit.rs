@@ -62,7 +62,7 @@ impl Store {
         let parent_chain = layers.last().map(|l| l.chain_id.clone());
         layers.push(self.unpack_layer(&diff_id, &diff_id, parent_chain.as_ref(), Some(oci::MEDIA_OCI_LAYER))?);
 
-        let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let created = crate::time::now();
         let mut history = parent.history.clone();
         let command = std::iter::once(record.path.as_str())
             .chain(record.args.iter().map(String::as_str))

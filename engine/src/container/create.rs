@@ -150,7 +150,7 @@ impl Store {
         let mut record = Record {
             id: id.clone(),
             name: String::new(),
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            created: crate::time::now(),
             image: image_id,
             path: path.clone(),
             args: args.to_vec(),

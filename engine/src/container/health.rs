@@ -62,7 +62,7 @@ impl Checker {
 
     /// Records one result into `health` and schedules the next check.
     pub fn record(&mut self, health: &mut Health, exit_code: i64, output: String, start: String) {
-        let end = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let end = crate::time::now();
         health.log.push(HealthLog { start, end, exit_code, output });
         if health.log.len() > LOG_LENGTH {
             health.log.remove(0);

@@ -60,7 +60,7 @@ impl LogWriter {
         let entry = Entry {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: if stream == 2 { "stderr" } else { "stdout" }.into(),
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            time: crate::time::now(),
         };
         let mut bytes = serde_json::to_vec(&entry).map_err(io::Error::other)?;
         bytes.push(b'\n');

@@ -46,7 +46,11 @@ impl Store {
     pub fn unmount_rootfs(&self, id: &str) -> Result<()> {
         let merged = self.container_dir(id).join("merged");
         if is_mountpoint(&merged) {
-            unmount(&merged, UnmountFlags::DETACH).map_err(std::io::Error::from).at(&merged)?;
+            match unmount(&merged, UnmountFlags::DETACH) {
+                // EINVAL: no longer a mount point (the monitor and the CLI both clean up).
+                Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+                Err(e) => return Err(std::io::Error::from(e)).at(&merged),
+            }
         }
         Ok(())
     }

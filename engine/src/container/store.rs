@@ -158,7 +158,7 @@ impl Store {
                 // Nobody saw it exit: Docker reports such a container as exited (255).
                 state.exit_code = 255;
                 if state.finished_at.is_empty() || state.finished_at == super::model::ZERO_TIME {
-                    state.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+                    state.finished_at = crate::time::now();
                 }
             }
         }

@@ -9,6 +9,11 @@ mod printer;
 use clap::Parser;
 
 fn main() {
+    // `berth --version` / `-v` alone, as `docker --version`: clap would first ask for a command.
+    if std::env::args().skip(1).any(|a| a == "--version" || a == "-v") && std::env::args().len() == 2 {
+        printer::line(&format!("berth version {}", env!("CARGO_PKG_VERSION")));
+        return;
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

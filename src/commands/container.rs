@@ -197,9 +197,7 @@ fn stream_attached(
                 let code = i32::from_be_bytes(data.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0, 0, 0, 125]));
                 if let Some(mut report) = report {
                     // A start error is reported on the pipe with its message.
-                    if let Err(e) = read_report(&mut report, "started") {
-                        return Err(e);
-                    }
+                    read_report(&mut report, "started")?;
                 }
                 return Ok((code, true));
             }

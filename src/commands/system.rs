@@ -179,7 +179,7 @@ pub fn df(ctx: &Context, args: SystemDfArgs) -> Result<i32> {
     let active = 0u64; // no containers yet: no image is active
     let reclaimable = total;
     let items = vec![
-        json!({"Type": "Images", "TotalCount": images.len(), "Active": active, "Size": human_size(total), "Reclaimable": format!("{} ({}%)", human_size(reclaimable), if total == 0 { 0 } else { reclaimable * 100 / total })}),
+        json!({"Type": "Images", "TotalCount": images.len(), "Active": active, "Size": human_size(total), "Reclaimable": format!("{} ({}%)", human_size(reclaimable), reclaimable.checked_mul(100).and_then(|r| r.checked_div(total)).unwrap_or(0))}),
         json!({"Type": "Containers", "TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B"}),
         json!({"Type": "Local Volumes", "TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B"}),
         json!({"Type": "Build Cache", "TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B"}),

@@ -121,7 +121,8 @@ pub fn inspect(ctx: &Context, args: VolumeInspectArgs) -> Result<i32> {
             }
         }
     }
-    Ok(if failed { EXIT_BERTH } else { 0 })
+    // Docker's inspect commands exit 1 when a name is unknown.
+    Ok(if failed { 1 } else { 0 })
 }
 
 pub fn rm(ctx: &Context, args: VolumeRmArgs) -> Result<i32> {

@@ -189,3 +189,117 @@ fn init_forwards_signals_and_reaps() {
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "inited"]).stdout, "143\n");
     assert_eq!(env.run(&["run", "--rm", "--init", "bb", "sh", "-c", "exit 5"]).code, 5, "the status passes through");
 }
+
+#[test]
+fn security_device_and_resource_flags_take_effect() {
+    let env = env_with_busybox();
+    let out = |args: &[&str]| {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        env.ok(&all).stdout
+    };
+    // --privileged: every capability berth holds, and mounts are allowed.
+    let caps = out(&[
+        "--privileged",
+        "bb",
+        "sh",
+        "-c",
+        "grep CapEff /proc/1/status; mkdir /m; mount -t tmpfs none /m && echo mounted",
+    ]);
+    assert!(caps.contains("mounted"), "{caps}");
+    assert_ne!(caps.lines().next().unwrap(), "CapEff:\t00000000a80425fb");
+    // The default seccomp profile refuses unshare(2) even where a capability would not;
+    // adding SYS_ADMIN lifts both, as Docker's profile does.
+    assert_ne!(env.run(&["run", "--rm", "bb", "unshare", "-m", "true"]).code, 0);
+    assert_eq!(env.run(&["run", "--rm", "--cap-add", "SYS_ADMIN", "bb", "unshare", "-m", "true"]).code, 0);
+    assert_eq!(
+        out(&["--security-opt", "no-new-privileges", "bb", "grep", "NoNewPrivs", "/proc/1/status"]),
+        "NoNewPrivs:\t1\n"
+    );
+    assert_eq!(out(&["bb", "grep", "NoNewPrivs", "/proc/1/status"]), "NoNewPrivs:\t0\n");
+    let dev = out(&[
+        "--device",
+        "/dev/null:/dev/mynull",
+        "bb",
+        "sh",
+        "-c",
+        "ls -l /dev/mynull; echo x > /dev/mynull && echo writable",
+    ]);
+    assert!(dev.starts_with('c') && dev.contains("1,   3") && dev.contains("writable"), "{dev}");
+    let err = env.fails(&["run", "--rm", "--device", "/nonexistent", "bb", "true"], 125);
+    assert!(err.contains("/nonexistent"), "{err}");
+    assert_eq!(out(&["--cpus", "0.5", "bb", "cat", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us"]), "50000\n");
+    assert_eq!(out(&["--memory", "32m", "bb", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]), "33554432\n");
+    assert_eq!(out(&["-l", "a=b", "bb", "true"]), "");
+}
+
+#[test]
+fn stop_signal_stop_timeout_logs_window_attach_and_prune() {
+    let env = env_with_busybox();
+    // --stop-signal: stop sends it instead of SIGTERM.
+    let script = "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.05; done";
+    env.ok(&["run", "-d", "--name", "sig", "--stop-signal", "USR1", "bb", "sh", "-c", script]);
+    env.ok(&["stop", "sig"]);
+    assert_eq!(env.ok(&["logs", "sig"]).stdout, "got-usr1\n");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "sig"]).stdout, "0\n");
+    // --stop-timeout: the grace period when stop gives none.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--stop-timeout",
+        "1",
+        "bb",
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.05; done",
+    ]);
+    let started = Instant::now();
+    env.ok(&["stop", "slow"]);
+    assert!(started.elapsed() < Duration::from_secs(6), "the container's 1 s, not Docker's default 10 s");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "slow"]).stdout, "137\n");
+
+    // logs --since / --until select by time.
+    // "late" comes 3 s after "early"; checked within 2 s of it (wait_for polls every 50 ms).
+    env.ok(&["run", "-d", "--name", "clock", "bb", "sh", "-c", "echo early; sleep 3; echo late; sleep 1000"]);
+    wait_for(&env, &["logs", "clock"], "early\nlate");
+    assert_eq!(env.ok(&["logs", "--since", "2s", "clock"]).stdout, "late\n");
+    assert_eq!(env.ok(&["logs", "--until", "2s", "clock"]).stdout, "early\n");
+
+    // attach: a second client sees the output that follows, and the exit status.
+    env.ok(&["run", "-d", "--name", "later", "bb", "sh", "-c", "sleep 0.5; echo from-attach; exit 3"]);
+    let attached = env.run(&["attach", "later"]);
+    assert_eq!((attached.code, attached.stdout.as_str()), (3, "from-attach\n"));
+
+    // container prune removes stopped containers only.
+    let pruned = env.ok(&["container", "prune", "-f"]).stdout;
+    assert!(pruned.contains("Deleted Containers:") && pruned.contains("Total reclaimed space"), "{pruned}");
+    assert_eq!(env.ok(&["ps", "-a", "--format", "{{.Names}}"]).stdout, "clock\n");
+    env.ok(&["rm", "-f", "clock"]);
+}
+
+#[test]
+fn volume_commands() {
+    let env = env_with_busybox();
+    assert_eq!(env.ok(&["volume", "create", "--label", "team=web", "named"]).stdout, "named\n");
+    let anon = env.ok(&["volume", "create"]).stdout.trim().to_string();
+    assert_eq!(anon.len(), 64, "anonymous volumes get a 64-hex name");
+    let ls = env.ok(&["volume", "ls"]).stdout;
+    assert!(ls.starts_with("DRIVER") && ls.contains("local     named"), "{ls}");
+    assert_eq!(env.ok(&["volume", "ls", "-q", "-f", "label=team=web"]).stdout, "named\n");
+    let inspect = env.ok(&["volume", "inspect", "named"]).stdout;
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v[0]["Name"], "named");
+    assert_eq!(v[0]["Driver"], "local");
+    assert_eq!(v[0]["Labels"]["team"], "web");
+    assert!(v[0]["Mountpoint"].as_str().unwrap().ends_with("/volumes/named/_data"));
+    env.ok(&["run", "--rm", "-v", "named:/data", "bb", "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(env.ok(&["run", "--rm", "-v", "named:/data:ro", "bb", "cat", "/data/f"]).stdout, "kept\n");
+    assert_ne!(env.run(&["run", "--rm", "-v", "named:/data:ro", "bb", "touch", "/data/g"]).code, 0, ":ro");
+    let pruned = env.ok(&["volume", "prune", "-f"]).stdout;
+    assert!(pruned.contains(&anon), "unused anonymous volumes go: {pruned}");
+    assert_eq!(env.ok(&["volume", "ls", "-q"]).stdout, "named\n", "named ones stay (Docker 23+)");
+    let err = env.fails(&["volume", "inspect", "ghost"], 1);
+    assert!(err.contains("no such volume"), "{err}");
+}

@@ -27,7 +27,7 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability the kernel knows by name (`--privileged`, `--cap-add ALL`).
+/// Every capability by name, in bit order (`CAP_CHOWN` is bit 0).
 const ALL_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -132,12 +132,23 @@ const SECCOMP_DENY: &[(&str, &[&str])] = &[
     ("CAP_SYSLOG", &["syslog"]),
 ];
 
+/// What `--privileged` and `--cap-add ALL` give: every capability berth itself holds in its
+/// bounding set (this machine's root lacks CAP_SYS_RESOURCE; asking for it fails the start).
+fn all_available_caps() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string())))
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .unwrap_or(u64::MAX);
+    ALL_CAPS.iter().enumerate().filter(|(bit, _)| bounding & (1 << bit) != 0).map(|(_, c)| c.to_string()).collect()
+}
+
 /// The capabilities after `--cap-add`/`--cap-drop` (`ALL` allowed in both), as Docker
 /// combines them: drops apply to the default set, adds win over drops.
 pub fn capabilities(record: &Record) -> Vec<String> {
     let host = &record.host_config;
     if host.privileged {
-        return ALL_CAPS.iter().map(|c| c.to_string()).collect();
+        return all_available_caps();
     }
     let norm = |c: &String| {
         let c = c.to_ascii_uppercase();
@@ -150,7 +161,7 @@ pub fn capabilities(record: &Record) -> Vec<String> {
     let adds: Vec<String> = host.cap_add.iter().map(norm).collect();
     let drops: Vec<String> = host.cap_drop.iter().map(norm).collect();
     let mut caps: Vec<String> = if adds.iter().any(|c| c == "ALL") {
-        ALL_CAPS.iter().map(|c| c.to_string()).collect()
+        all_available_caps()
     } else {
         let mut base: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
         if drops.iter().any(|c| c == "ALL") {
@@ -441,7 +452,8 @@ mod tests {
         assert_eq!(caps.len(), DEFAULT_CAPS.len() - 1);
         assert!(!caps.contains(&"CAP_CHOWN".to_string()));
         let all = capabilities(&record(HostConfig { privileged: true, ..Default::default() }));
-        assert_eq!(all.len(), ALL_CAPS.len());
+        assert!(all.len() > DEFAULT_CAPS.len() && all.len() <= ALL_CAPS.len());
+        assert!(all.contains(&"CAP_SYS_ADMIN".to_string()));
     }
 
     #[test]

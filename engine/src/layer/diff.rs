@@ -110,7 +110,7 @@ impl<W: Write> Writer<W> {
 
         // overlayfs' whiteout: a 0/0 char device (possibly sharing one inode with others).
         if file_type == FileType::CharacterDevice && st.st_rdev == 0 {
-            let wh = [prefix, b".wh.", &name].concat();
+            let wh = [prefix, b".wh.", name].concat();
             self.append(whiteout_header(&st), &wh, None, &[], io::empty())?;
             return Ok(());
         }

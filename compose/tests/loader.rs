@@ -85,6 +85,12 @@ fn wordpress_sample_matches_golden() {
 }
 
 #[test]
+fn webapp_sample_matches_golden() {
+    let p = load_in("webapp", &[]).unwrap();
+    golden("webapp", "expected.yaml", &emit::yaml(&p, true));
+}
+
+#[test]
 fn extends_same_file_and_other_file() {
     let p = load_in("extends", &[]).unwrap();
     golden("extends", "expected.yaml", &emit::yaml(&p, true));

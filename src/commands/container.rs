@@ -42,7 +42,68 @@ impl std::fmt::Display for ExitError {
 impl std::error::Error for ExitError {}
 
 fn launcher(ctx: &Context) -> Box<dyn Launcher> {
-    Box::new(engine::container::launch::RuntimeLauncher::new(&ctx.root, &ctx.runroot))
+    Box::new(NetworkedLauncher {
+        inner: engine::container::launch::RuntimeLauncher::new(&ctx.root, &ctx.runroot),
+        root: ctx.root.clone(),
+    })
+}
+
+/// The runtime plus a user network: before PID 1 starts, the container gets its namespace,
+/// address and veth on the network's bridge (netctl); after it exits, they go.
+struct NetworkedLauncher {
+    inner: engine::container::launch::RuntimeLauncher,
+    root: std::path::PathBuf,
+}
+
+/// Whether the container is on a user network (not `none`, `host` or another container's).
+fn user_network(record: &Record) -> Option<&str> {
+    let mode = record.host_config.network_mode.as_str();
+    (!matches!(mode, "" | "none" | "host") && !mode.starts_with("container:")).then_some(mode)
+}
+
+impl Launcher for NetworkedLauncher {
+    fn start(
+        &mut self,
+        record: &Record,
+        rootfs: &std::path::Path,
+        dir: &std::path::Path,
+    ) -> std::result::Result<monitor::Started, (i32, String)> {
+        let Some(network) = user_network(record) else { return self.inner.start(record, rootfs, dir) };
+        let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        networks.attach(network, &record.id, &record.name, None).map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        self.inner.join_network_namespace(Some(netctl::link::netns_path(&record.id)));
+        let started = self.inner.start(record, rootfs, dir);
+        if started.is_err() {
+            let _ = networks.detach(&record.id);
+        }
+        started
+    }
+
+    fn delete(&mut self, record: &Record) {
+        self.inner.delete(record);
+        if user_network(record).is_some() {
+            if let Ok(networks) = netctl::Networks::open(&self.root) {
+                let _ = networks.detach(&record.id);
+            }
+        }
+    }
+
+    fn exec(
+        &mut self,
+        record: &Record,
+        process: &monitor::ExecProcess,
+    ) -> std::result::Result<monitor::Started, (i32, String)> {
+        self.inner.exec(record, process)
+    }
+}
+
+/// `run`/`create --network NAME`: the network must exist (Docker's message otherwise).
+fn check_network(ctx: &Context, name: &str) -> Result<()> {
+    if matches!(name, "none" | "host") || name.starts_with("container:") {
+        return Ok(());
+    }
+    super::network::networks(ctx)?.find(name)?;
+    Ok(())
 }
 
 /// `__monitor`: the per-container monitor, detached from the CLI that started it.
@@ -212,6 +273,7 @@ fn stream_attached(
 
 pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
     let options = create_options(&args)?;
+    check_network(ctx, &args.network)?;
     let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     printer::line(&record.id);
@@ -220,6 +282,7 @@ pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
     let options = create_options(&args)?;
+    check_network(ctx, &args.network)?;
     let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     let id = record.id.clone();
@@ -642,8 +705,30 @@ pub fn container_json(store: &Store, id: &str) -> Result<Value> {
         "GraphDriver": {"Data": {"LowerDir": lower.join(":"), "UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("merged")}, "Name": "overlay"},
         "Mounts": mounts,
         "Config": record.config,
-        "NetworkSettings": {"Networks": {record.host_config.network_mode.clone(): {}}, "IPAddress": "", "Ports": {}},
+        "NetworkSettings": network_settings(store, &record),
     }))
+}
+
+/// Docker's `NetworkSettings`, with the address the container holds on a user network.
+fn network_settings(store: &Store, record: &Record) -> Value {
+    let mode = record.host_config.network_mode.clone();
+    let found = netctl::Networks::open(store.root()).ok().and_then(|n| n.find(&mode).ok());
+    let (ip, gateway, prefix, id) = match found.as_ref().and_then(|n| n.endpoints.get(&record.id).map(|e| (n, e))) {
+        Some((n, e)) => (
+            e.ip.clone(),
+            n.gateway.clone(),
+            n.subnet.split('/').nth(1).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0),
+            n.id.clone(),
+        ),
+        None => (String::new(), String::new(), 0, found.map(|n| n.id).unwrap_or_default()),
+    };
+    json!({
+        "Networks": {mode: {"NetworkID": id, "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gateway}},
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "Gateway": gateway,
+        "Ports": {},
+    })
 }
 
 pub fn commit(ctx: &Context, args: CommitArgs) -> Result<i32> {

@@ -280,10 +280,8 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
             bail!("invalid --security-opt: {opt:?}");
         }
     }
-    let network = match args.network.as_str() {
-        "none" | "host" => args.network.clone(),
-        other => bail!("network {other} not found: only \"none\" and \"host\" exist until bridge networks are built"),
-    };
+    // A user network's existence is checked by `run`/`create`, which know the state root.
+    let network = args.network.clone();
     let host = HostConfig {
         network_mode: network,
         restart_policy: parse_restart(&args.restart)?,

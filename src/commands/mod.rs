@@ -5,6 +5,7 @@ pub mod compose;
 mod container;
 mod container_opts;
 mod image;
+mod network;
 mod system;
 mod tty;
 mod volume;
@@ -15,7 +16,7 @@ use anyhow::Result;
 use engine::config::{EngineConfig, DEFAULT_ROOT, DEFAULT_RUNROOT};
 use engine::{Access, Store};
 
-use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, SystemCommand, VolumeCommand};
+use crate::cli::{Cli, Command, ContainerCommand, ImageCommand, NetworkCommand, SystemCommand, VolumeCommand};
 
 /// Exit status for berth's own errors (Docker's 125).
 pub const EXIT_BERTH: i32 = 125;
@@ -71,6 +72,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::System(SystemCommand::Prune(a)) => system::prune(&ctx, a),
         Command::Compose(a) => compose::run(a),
         Command::Monitor(a) => container::monitor(&ctx, a),
+        Command::Network(NetworkCommand::Create(a)) => network::create(&ctx, a),
+        Command::Network(NetworkCommand::Ls(a)) => network::ls(&ctx, a),
+        Command::Network(NetworkCommand::Inspect(a)) => network::inspect(&ctx, a),
+        Command::Network(NetworkCommand::Rm(a)) => network::rm(&ctx, a),
+        Command::Network(NetworkCommand::Prune(a)) => network::prune(&ctx, a),
         Command::Volume(VolumeCommand::Create(a)) => volume::create(&ctx, a),
         Command::Volume(VolumeCommand::Ls(a)) => volume::ls(&ctx, a),
         Command::Volume(VolumeCommand::Inspect(a)) => volume::inspect(&ctx, a),

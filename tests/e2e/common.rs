@@ -107,6 +107,8 @@ impl Drop for Env {
             args.extend(ids);
             let _ = self.run(&args);
         }
+        // Then its networks: bridges and rules.
+        let _ = self.run(&["network", "prune", "-f"]);
     }
 }
 

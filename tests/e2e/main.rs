@@ -5,4 +5,5 @@ mod compose_config;
 mod containers;
 mod images;
 mod lifecycle;
+mod networks;
 mod store_safety;

@@ -21,6 +21,8 @@ pub struct RuntimeLauncher {
     bundles: PathBuf,
     state: PathBuf,
     consoles: PathBuf,
+    /// A network namespace prepared for the next start (a user network's).
+    netns: Option<PathBuf>,
 }
 
 impl RuntimeLauncher {
@@ -30,7 +32,13 @@ impl RuntimeLauncher {
             bundles: runroot.join("bundles"),
             state: runroot.join("rt"),
             consoles: runroot.join("console"),
+            netns: None,
         }
+    }
+
+    /// The next start joins this network namespace instead of making its own.
+    pub fn join_network_namespace(&mut self, path: Option<PathBuf>) {
+        self.netns = path;
     }
 
     /// The runtime's name for the container: short, so its sockets fit in `sun_path`.
@@ -85,8 +93,9 @@ impl Launcher for RuntimeLauncher {
             super::rootfs::make_dir_in_root(rootfs, &record.config.working_dir)
                 .map_err(|e| (125, format!("creating the working directory {}: {e}", record.config.working_dir)))?;
         }
-        let network = match record.host_config.network_mode.as_str() {
-            "host" => None,
+        let network = match (record.host_config.network_mode.as_str(), &self.netns) {
+            ("host", _) => None,
+            (_, Some(path)) => Some(Some(path.as_path())),
             _ => Some(None),
         };
         let spec =

@@ -1,0 +1,134 @@
+//! Outbound NAT and forwarding for each network, in berth's own nftables table (`inet berth`),
+//! so no one else's rules are touched. Every rule carries the comment `berth:<network id>`;
+//! removal deletes those rules, and the table once it holds none.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::store::Network;
+use crate::{Error, Result};
+
+const TABLE: &str = "table inet berth {
+  chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
+  chain forward { type filter hook forward priority filter; policy accept; }
+}
+";
+
+fn nft(args: &[&str], stdin: Option<&str>) -> Result<String> {
+    let mut cmd = Command::new("nft");
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let described = || format!("nft {}", args.join(" "));
+    let mut child = cmd.spawn().map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
+    }
+    let out = child.wait_with_output().map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
+    if !out.status.success() {
+        let message = String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; ");
+        return Err(Error::Command { command: described(), message });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The network's rules: masquerade what leaves its subnet (not for `--internal`), accept its
+/// forwarded traffic, and for `--internal` drop what would leave the bridge.
+pub fn add(network: &Network) -> Result<()> {
+    let (br, subnet, tag) = (&network.bridge, &network.subnet, format!("berth:{}", network.id));
+    let mut script = String::from(TABLE);
+    if network.internal {
+        script.push_str(&format!(
+            "add rule inet berth forward iifname \"{br}\" oifname != \"{br}\" drop comment \"{tag}\"\n"
+        ));
+        script.push_str(&format!(
+            "add rule inet berth forward oifname \"{br}\" iifname != \"{br}\" drop comment \"{tag}\"\n"
+        ));
+    } else {
+        script.push_str(&format!(
+            "add rule inet berth postrouting ip saddr {subnet} ip daddr != {subnet} masquerade comment \"{tag}\"\n"
+        ));
+        script.push_str(&format!("add rule inet berth forward iifname \"{br}\" accept comment \"{tag}\"\n"));
+        script.push_str(&format!(
+            "add rule inet berth forward oifname \"{br}\" ct state established,related accept comment \"{tag}\"\n"
+        ));
+    }
+    nft(&["-f", "-"], Some(&script))?;
+    if !network.internal {
+        iptables_forward(br, true)?;
+    }
+    Ok(())
+}
+
+/// The filter FORWARD chain of iptables may drop by policy (Docker sets it to DROP and loads
+/// br_netfilter, which sends bridged traffic through it): a verdict in our own table cannot
+/// override that, so each bridge also gets ACCEPT rules there, removed with the network. Where
+/// there is no iptables there is no such policy.
+fn iptables_forward(bridge: &str, add: bool) -> Result<()> {
+    let rules: [&[&str]; 2] = [&["-i", bridge, "-j", "ACCEPT"], &["-o", bridge, "-j", "ACCEPT"]];
+    for rule in rules {
+        let exists = Command::new("iptables")
+            .args(["-w", "-C", "FORWARD"])
+            .args(rule)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let Ok(exists) = exists else { return Ok(()) }; // no iptables at all
+        let action = match (add, exists.success()) {
+            (true, false) => "-I",
+            (false, true) => "-D",
+            _ => continue,
+        };
+        let out = Command::new("iptables").args(["-w", action, "FORWARD"]).args(rule).output();
+        match out {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return Err(Error::Command {
+                    command: format!("iptables {action} FORWARD {}", rule.join(" ")),
+                    message: String::from_utf8_lossy(&o.stderr).trim().to_string(),
+                })
+            }
+            Err(e) => return Err(Error::Command { command: "iptables".into(), message: e.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the network's rules, and the table when nothing else is in it.
+pub fn remove(network_id: &str, bridge: &str) -> Result<()> {
+    iptables_forward(bridge, false)?;
+    let Ok(listing) = nft(&["-j", "-a", "list", "table", "inet", "berth"], None) else {
+        return Ok(()); // no table: nothing of ours
+    };
+    let json: serde_json::Value = serde_json::from_str(&listing)
+        .map_err(|e| Error::Command { command: "nft -j list table inet berth".into(), message: e.to_string() })?;
+    let tag = format!("berth:{network_id}");
+    let mut script = String::new();
+    let mut others = 0;
+    for item in json["nftables"].as_array().into_iter().flatten() {
+        let Some(rule) = item.get("rule") else { continue };
+        if rule["comment"].as_str() == Some(tag.as_str()) {
+            script.push_str(&format!(
+                "delete rule inet berth {} handle {}\n",
+                rule["chain"].as_str().unwrap_or(""),
+                rule["handle"]
+            ));
+        } else {
+            others += 1;
+        }
+    }
+    if others == 0 {
+        script = "delete table inet berth\n".into();
+    }
+    if !script.is_empty() {
+        nft(&["-f", "-"], Some(&script))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! Networks as stored: one JSON file per network under `<root>/networks/`, holding its
+//! endpoints (container -> address). Every change happens under an exclusive flock of
+//! `<root>/networks/lock` and lands by rename, so parallel `run`s never get the same address.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ipam::{self, Subnet};
+use crate::{link, nat, Error, Result};
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Endpoint {
+    pub container_name: String,
+    pub ip: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+    /// The bridge device: `br-<id[..12]>`.
+    pub bridge: String,
+    /// Container ID -> endpoint.
+    pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+impl Network {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+
+    pub fn subnet(&self) -> Result<Subnet> {
+        Subnet::parse(&self.subnet)
+    }
+}
+
+/// What `network create` asks for.
+#[derive(Default, Debug, Clone)]
+pub struct CreateOptions {
+    pub name: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub internal: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub struct Networks {
+    dir: PathBuf,
+}
+
+/// The exclusive lock, held while it lives.
+struct Guard(#[allow(dead_code)] File);
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+fn random_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Networks {
+    pub fn open(root: &Path) -> Result<Networks> {
+        let dir = root.join("networks");
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        Ok(Networks { dir })
+    }
+
+    fn lock(&self) -> Result<Guard> {
+        let path = self.dir.join("lock");
+        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io(&path))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::Io { path: path.clone(), source: e.into() })?;
+        Ok(Guard(file))
+    }
+
+    fn save(&self, network: &Network) -> Result<()> {
+        let path = self.dir.join(format!("{}.json", network.id));
+        let tmp = self.dir.join(format!(".{}.tmp", network.id));
+        let text = serde_json::to_vec_pretty(network).expect("serializable");
+        fs::write(&tmp, text).map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    pub fn list(&self) -> Result<Vec<Network>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let path = entry.map_err(io(&self.dir))?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = fs::read(&path).map_err(io(&path))?;
+                let network: Network =
+                    serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+                out.push(network);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// By name, full ID or unique ID prefix, as Docker looks networks up.
+    pub fn find(&self, key: &str) -> Result<Network> {
+        let all = self.list()?;
+        if let Some(n) = all.iter().find(|n| n.name == key || n.id == key) {
+            return Ok(n.clone());
+        }
+        let by_prefix: Vec<&Network> = all.iter().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
+        match by_prefix.as_slice() {
+            [one] => Ok((*one).clone()),
+            _ => Err(Error::NotFound(key.to_string())),
+        }
+    }
+
+    /// Creates the network: its record, its bridge with the gateway address, its NAT rules.
+    /// Nothing is left behind when a step fails.
+    pub fn create(&self, options: &CreateOptions) -> Result<Network> {
+        let _guard = self.lock()?;
+        let existing = self.list()?;
+        if existing.iter().any(|n| n.name == options.name) {
+            return Err(Error::Exists(options.name.clone()));
+        }
+        let mut taken: Vec<Subnet> = existing.iter().filter_map(|n| n.subnet().ok()).collect();
+        let subnet = match &options.subnet {
+            Some(s) => {
+                let s = Subnet::parse(s)?;
+                if let Some(other) = existing.iter().find(|n| n.subnet().is_ok_and(|t| t.overlaps(&s))) {
+                    return Err(Error::Invalid(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space ({} of network {})",
+                        other.subnet, other.name
+                    )));
+                }
+                s
+            }
+            None => {
+                taken.extend(ipam::host_routes());
+                ipam::pick_subnet(Subnet::parse(ipam::DEFAULT_POOL)?, &taken)?
+            }
+        };
+        let gateway: Ipv4Addr = match &options.gateway {
+            Some(g) => g.parse().map_err(|_| Error::Invalid(format!("invalid gateway address {g}")))?,
+            None => subnet.nth(1),
+        };
+        if !subnet.contains(gateway) {
+            return Err(Error::Invalid(format!("gateway {gateway} is not in the subnet {subnet}")));
+        }
+        let id = random_id();
+        let network = Network {
+            bridge: format!("br-{}", &id[..12]),
+            id,
+            name: options.name.clone(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            subnet: subnet.to_string(),
+            gateway: gateway.to_string(),
+            internal: options.internal,
+            labels: options.labels.clone(),
+            endpoints: BTreeMap::new(),
+        };
+        link::bridge_up(&network.bridge, gateway, subnet.prefix)?;
+        if let Err(e) = nat::add(&network).and_then(|()| self.save(&network)) {
+            let _ = nat::remove(&network.id, &network.bridge);
+            let _ = link::bridge_down(&network.bridge);
+            return Err(e);
+        }
+        Ok(network)
+    }
+
+    /// Removes a network without endpoints: rules, bridge, record.
+    pub fn remove(&self, key: &str) -> Result<Network> {
+        let _guard = self.lock()?;
+        let network = self.find(key)?;
+        if !network.endpoints.is_empty() {
+            return Err(Error::Invalid(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                network.name, network.id
+            )));
+        }
+        nat::remove(&network.id, &network.bridge)?;
+        link::bridge_down(&network.bridge)?;
+        let path = self.dir.join(format!("{}.json", network.id));
+        fs::remove_file(&path).map_err(io(&path))?;
+        Ok(network)
+    }
+
+    /// Gives the container an address on the network (the one asked for, or the next free)
+    /// and plugs its namespace into the bridge; returns the endpoint.
+    pub fn attach(&self, key: &str, container_id: &str, container_name: &str, ip: Option<&str>) -> Result<Endpoint> {
+        let (network, endpoint) = {
+            let _guard = self.lock()?;
+            let mut network = self.find(key)?;
+            let subnet = network.subnet()?;
+            let gateway: Ipv4Addr = network.gateway.parse().map_err(|_| Error::Invalid("bad gateway".into()))?;
+            let used: Vec<Ipv4Addr> = network
+                .endpoints
+                .iter()
+                .filter(|(id, _)| id.as_str() != container_id)
+                .filter_map(|(_, e)| e.ip.parse().ok())
+                .collect();
+            let address = match ip {
+                Some(ip) => {
+                    let ip: Ipv4Addr = ip.parse().map_err(|_| Error::Invalid(format!("invalid IPv4 address: {ip}")))?;
+                    if !subnet.contains(ip) || ip == gateway {
+                        return Err(Error::Invalid(format!(
+                            "no configured subnet or ip-range contain the IP address {ip}"
+                        )));
+                    }
+                    if used.contains(&ip) {
+                        return Err(Error::Invalid(format!("Address already in use: {ip}")));
+                    }
+                    ip
+                }
+                None => ipam::next_free(subnet, gateway, &used)?,
+            };
+            let endpoint = Endpoint { container_name: container_name.to_string(), ip: address.to_string() };
+            network.endpoints.insert(container_id.to_string(), endpoint.clone());
+            self.save(&network)?;
+            (network, endpoint)
+        };
+        let subnet = network.subnet()?;
+        let gateway = (!network.internal).then(|| network.gateway.parse().expect("checked"));
+        if let Err(e) =
+            link::sandbox_up(container_id, &network.bridge, endpoint.ip.parse().expect("ours"), subnet.prefix, gateway)
+        {
+            let _ = self.detach(container_id);
+            return Err(e);
+        }
+        Ok(endpoint)
+    }
+
+    /// Unplugs the container from every network and frees its addresses (idempotent).
+    pub fn detach(&self, container_id: &str) -> Result<()> {
+        link::sandbox_down(container_id);
+        let _guard = self.lock()?;
+        for mut network in self.list()? {
+            if network.endpoints.remove(container_id).is_some() {
+                self.save(&network)?;
+            }
+        }
+        Ok(())
+    }
+}

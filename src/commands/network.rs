@@ -1,0 +1,164 @@
+//! network create, ls, inspect, rm, prune: bridge networks through netctl.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context as _, Result};
+use netctl::{Network, Networks};
+use serde_json::{json, Value};
+
+use super::Context;
+use crate::cli::{NetworkCreateArgs, NetworkInspectArgs, NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs};
+use crate::format::{self, Format};
+use crate::printer;
+
+pub fn networks(ctx: &Context) -> Result<Networks> {
+    Ok(Networks::open(&ctx.root)?)
+}
+
+fn labels_of(list: &[String]) -> BTreeMap<String, String> {
+    list.iter().map(|l| l.split_once('=').map_or((l.clone(), String::new()), |(k, v)| (k.into(), v.into()))).collect()
+}
+
+/// Docker's `network inspect` shape.
+fn network_json(n: &Network) -> Value {
+    let containers: serde_json::Map<String, Value> = n
+        .endpoints
+        .iter()
+        .map(|(id, e)| {
+            let prefix = n.subnet.split('/').nth(1).unwrap_or("24");
+            (
+                id.clone(),
+                json!({"Name": e.container_name, "IPv4Address": format!("{}/{prefix}", e.ip), "IPv6Address": ""}),
+            )
+        })
+        .collect();
+    json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created,
+        "Scope": "local",
+        "Driver": "bridge",
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}]},
+        "Internal": n.internal,
+        "Attachable": false,
+        "Ingress": false,
+        "Containers": containers,
+        "Options": {"com.docker.network.bridge.name": n.bridge},
+        "Labels": n.labels,
+    })
+}
+
+pub fn create(ctx: &Context, args: NetworkCreateArgs) -> Result<i32> {
+    if args.driver != "bridge" {
+        bail!("plugin \"{}\" not found: berth has the bridge driver only", args.driver);
+    }
+    if matches!(args.name.as_str(), "bridge" | "host" | "none") {
+        bail!("operation is not permitted on predefined {} network", args.name);
+    }
+    let options = netctl::store::CreateOptions {
+        name: args.name,
+        subnet: args.subnet,
+        gateway: args.gateway,
+        internal: args.internal,
+        labels: labels_of(&args.labels),
+    };
+    let network = networks(ctx)?.create(&options)?;
+    printer::line(&network.id);
+    Ok(0)
+}
+
+pub fn ls(ctx: &Context, args: NetworkLsArgs) -> Result<i32> {
+    let mut items = Vec::new();
+    for n in networks(ctx)?.list()? {
+        let mut keep = true;
+        for f in &args.filters {
+            let (k, v) =
+                f.split_once('=').with_context(|| format!("bad format of filter (expected name=value): {f}"))?;
+            keep &= match k {
+                "name" => n.name.contains(v),
+                "id" => n.id.starts_with(v),
+                "driver" => v == "bridge",
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
+                    None => n.labels.contains_key(v),
+                },
+                _ => bail!("invalid filter '{k}'"),
+            };
+        }
+        if keep {
+            let id = if args.no_trunc { n.id.clone() } else { n.short_id().to_string() };
+            items.push(json!({"ID": id, "Name": n.name, "Driver": "bridge", "Scope": "local", "Internal": n.internal}));
+        }
+    }
+    if args.quiet {
+        for item in &items {
+            printer::line(item["ID"].as_str().unwrap_or_default());
+        }
+        return Ok(0);
+    }
+    let header = |f: &str| if f == "ID" { "NETWORK ID".to_string() } else { f.to_uppercase() };
+    let default = "{{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+    printer::out(
+        &format::render(&Format::parse(args.format.as_deref()), &items, default, &header)
+            .map_err(anyhow::Error::msg)?,
+    );
+    Ok(0)
+}
+
+pub fn inspect(ctx: &Context, args: NetworkInspectArgs) -> Result<i32> {
+    let store = networks(ctx)?;
+    let mut found = Vec::new();
+    let mut failed = false;
+    for name in &args.names {
+        match store.find(name) {
+            Ok(n) => found.push(network_json(&n)),
+            Err(e) => {
+                printer::err_line(&format!("Error response from daemon: {e}"));
+                failed = true;
+            }
+        }
+    }
+    match args.format.as_deref() {
+        None | Some("json") => printer::line(&serde_json::to_string_pretty(&Value::Array(found))?),
+        Some(f) => {
+            for item in &found {
+                printer::line(&format::execute(f, item).map_err(anyhow::Error::msg)?);
+            }
+        }
+    }
+    // Docker's inspect commands exit 1 when a name is unknown.
+    Ok(if failed { 1 } else { 0 })
+}
+
+pub fn rm(ctx: &Context, args: NetworkRmArgs) -> Result<i32> {
+    let store = networks(ctx)?;
+    let mut failed = false;
+    for name in &args.names {
+        match store.remove(name) {
+            Ok(_) => printer::line(name),
+            Err(e) => {
+                printer::err_line(&format!("Error response from daemon: {e}"));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+pub fn prune(ctx: &Context, _args: NetworkPruneArgs) -> Result<i32> {
+    let store = networks(ctx)?;
+    let mut removed = Vec::new();
+    for n in store.list()? {
+        if n.endpoints.is_empty() && store.remove(&n.id).is_ok() {
+            removed.push(n.name);
+        }
+    }
+    if !removed.is_empty() {
+        printer::line("Deleted Networks:");
+        for name in removed {
+            printer::line(&name);
+        }
+    }
+    Ok(0)
+}

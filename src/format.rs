@@ -330,3 +330,17 @@ mod tests {
         assert!(execute("{{.Nope}}", &v).is_err());
     }
 }
+
+/// What every `inspect` prints: a JSON array (Docker's indentation), or each item through the
+/// `--format` template. Returns the exit status: 1 when a name was unknown, as Docker's.
+pub fn print_inspect(found: Vec<Value>, format: Option<&str>, failed: bool) -> anyhow::Result<i32> {
+    match format {
+        None | Some("json") => crate::printer::line(&serde_json::to_string_pretty(&Value::Array(found))?),
+        Some(f) => {
+            for item in &found {
+                crate::printer::line(&execute(f, item).map_err(anyhow::Error::msg)?);
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}

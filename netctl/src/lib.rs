@@ -6,6 +6,7 @@
 //! batched so a container's whole network costs three commands. DESIGN.md names rtnetlink for
 //! the links: the seam is `link.rs` alone.
 
+mod command;
 pub mod ipam;
 pub mod link;
 pub mod nat;

@@ -2,12 +2,11 @@
 //! a network's bridge, and a container's sandbox (a named network namespace, `eth0` in it, and
 //! the host end of the veth pair on the bridge).
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// The container's network namespace, named so that `ip netns` shows whose it is.
 pub fn netns_name(container_id: &str) -> String {
@@ -26,31 +25,11 @@ fn host_veth(container_id: &str) -> String {
 
 /// Runs `ip [-n NETNS] -batch -` with `commands`, one per line.
 fn ip_batch(netns: Option<&str>, commands: &str) -> Result<()> {
-    let mut cmd = Command::new("ip");
-    if let Some(ns) = netns {
-        cmd.args(["-n", ns]);
-    }
-    cmd.args(["-batch", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let described = || {
-        format!(
-            "ip{} -batch: {}",
-            netns.map(|n| format!(" -n {n}")).unwrap_or_default(),
-            commands.trim().replace('\n', "; ")
-        )
+    let args: Vec<&str> = match netns {
+        Some(ns) => vec!["-n", ns, "-batch", "-"],
+        None => vec!["-batch", "-"],
     };
-    let mut child = cmd.spawn().map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(commands.as_bytes())
-        .map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
-    let out = child.wait_with_output().map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
-    if !out.status.success() {
-        let message = String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; ");
-        return Err(Error::Command { command: described(), message });
-    }
-    Ok(())
+    crate::command::run("ip", &args, Some(commands)).map(|_| ())
 }
 
 /// Runs `ip ARGS`, ignoring failure (for removal of what may be gone already).

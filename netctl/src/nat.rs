@@ -2,7 +2,6 @@
 //! so no one else's rules are touched. Every rule carries the comment `berth:<network id>`;
 //! removal deletes those rules, and the table once it holds none.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::store::Network;
@@ -15,28 +14,7 @@ const TABLE: &str = "table inet berth {
 ";
 
 fn nft(args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let mut cmd = Command::new("nft");
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    let described = || format!("nft {}", args.join(" "));
-    let mut child = cmd.spawn().map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
-    if let Some(text) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(text.as_bytes())
-            .map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
-    }
-    let out = child.wait_with_output().map_err(|e| Error::Command { command: described(), message: e.to_string() })?;
-    if !out.status.success() {
-        let message = String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; ");
-        return Err(Error::Command { command: described(), message });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::command::run("nft", args, stdin)
 }
 
 /// The network's rules: masquerade what leaves its subnet (not for `--internal`), accept its

@@ -119,16 +119,7 @@ pub fn inspect(ctx: &Context, args: NetworkInspectArgs) -> Result<i32> {
             }
         }
     }
-    match args.format.as_deref() {
-        None | Some("json") => printer::line(&serde_json::to_string_pretty(&Value::Array(found))?),
-        Some(f) => {
-            for item in &found {
-                printer::line(&format::execute(f, item).map_err(anyhow::Error::msg)?);
-            }
-        }
-    }
-    // Docker's inspect commands exit 1 when a name is unknown.
-    Ok(if failed { 1 } else { 0 })
+    format::print_inspect(found, args.format.as_deref(), failed)
 }
 
 pub fn rm(ctx: &Context, args: NetworkRmArgs) -> Result<i32> {

@@ -114,6 +114,8 @@ pub enum Command {
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
     /// Run the monitor of one container (internal: started by berth itself)
+    #[command(name = "__dns", hide = true)]
+    Dns,
     #[command(name = "__monitor", hide = true)]
     Monitor(MonitorArgs),
     /// Define and run multi-container applications

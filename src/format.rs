@@ -298,6 +298,20 @@ pub fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
 }
 
+/// What every `inspect` prints: a JSON array (Docker's indentation), or each item through the
+/// `--format` template. Returns the exit status: 1 when a name was unknown, as Docker's.
+pub fn print_inspect(found: Vec<Value>, format: Option<&str>, failed: bool) -> anyhow::Result<i32> {
+    match format {
+        None | Some("json") => crate::printer::line(&serde_json::to_string_pretty(&Value::Array(found))?),
+        Some(f) => {
+            for item in &found {
+                crate::printer::line(&execute(f, item).map_err(anyhow::Error::msg)?);
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,18 +343,4 @@ mod tests {
         assert_eq!(execute("{{json .Labels}}", &v).unwrap(), "{\"a\":\"b\"}");
         assert!(execute("{{.Nope}}", &v).is_err());
     }
-}
-
-/// What every `inspect` prints: a JSON array (Docker's indentation), or each item through the
-/// `--format` template. Returns the exit status: 1 when a name was unknown, as Docker's.
-pub fn print_inspect(found: Vec<Value>, format: Option<&str>, failed: bool) -> anyhow::Result<i32> {
-    match format {
-        None | Some("json") => crate::printer::line(&serde_json::to_string_pretty(&Value::Array(found))?),
-        Some(f) => {
-            for item in &found {
-                crate::printer::line(&execute(f, item).map_err(anyhow::Error::msg)?);
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
 }

@@ -7,6 +7,7 @@
 //! the links: the seam is `link.rs` alone.
 
 mod command;
+pub mod dns;
 pub mod ipam;
 pub mod link;
 pub mod nat;

@@ -16,6 +16,10 @@ use crate::{link, nat, Error, Result};
 pub struct Endpoint {
     pub container_name: String,
     pub ip: String,
+    /// Other names the container answers to on this network (`--network-alias`, compose
+    /// service names).
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -74,6 +78,11 @@ impl Networks {
         let dir = root.join("networks");
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         Ok(Networks { dir })
+    }
+
+    /// The directory of the network files (renamed into on every change).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn lock(&self) -> Result<Guard> {
@@ -219,7 +228,8 @@ impl Networks {
                 }
                 None => ipam::next_free(subnet, gateway, &used)?,
             };
-            let endpoint = Endpoint { container_name: container_name.to_string(), ip: address.to_string() };
+            let endpoint =
+                Endpoint { container_name: container_name.to_string(), ip: address.to_string(), aliases: Vec::new() };
             network.endpoints.insert(container_id.to_string(), endpoint.clone());
             self.save(&network)?;
             (network, endpoint)

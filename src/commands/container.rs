@@ -45,6 +45,7 @@ fn launcher(ctx: &Context) -> Box<dyn Launcher> {
     Box::new(NetworkedLauncher {
         inner: engine::container::launch::RuntimeLauncher::new(&ctx.root, &ctx.runroot),
         root: ctx.root.clone(),
+        runroot: ctx.runroot.clone(),
     })
 }
 
@@ -53,6 +54,7 @@ fn launcher(ctx: &Context) -> Box<dyn Launcher> {
 struct NetworkedLauncher {
     inner: engine::container::launch::RuntimeLauncher,
     root: std::path::PathBuf,
+    runroot: std::path::PathBuf,
 }
 
 /// Whether the container is on a user network (not `none`, `host` or another container's).
@@ -70,7 +72,15 @@ impl Launcher for NetworkedLauncher {
     ) -> std::result::Result<monitor::Started, (i32, String)> {
         let Some(network) = user_network(record) else { return self.inner.start(record, rootfs, dir) };
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
-        networks.attach(network, &record.id, &record.name, None).map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        let endpoint =
+            networks.attach(network, &record.id, &record.name, None).map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        let gateway = networks.find(network).map(|n| n.gateway).unwrap_or_default();
+        // Names on the network resolve through berth's DNS server on the gateway.
+        if let Err(e) = write_network_etc(dir, &gateway, &endpoint.ip, &record.config.hostname) {
+            let _ = networks.detach(&record.id);
+            return Err((EXIT_BERTH, format!("writing {}: {e}", dir.display())));
+        }
+        netctl::dns::ensure_listening(&self.runroot, &gateway, || super::network::start_dns(&self.root, &self.runroot));
         self.inner.join_network_namespace(Some(netctl::link::netns_path(&record.id)));
         let started = self.inner.start(record, rootfs, dir);
         if started.is_err() {
@@ -95,6 +105,21 @@ impl Launcher for NetworkedLauncher {
     ) -> std::result::Result<monitor::Started, (i32, String)> {
         self.inner.exec(record, process)
     }
+}
+
+/// A user network's resolv.conf (the gateway's DNS server, the host's search and options) and
+/// the container's own line in /etc/hosts, as Docker writes them.
+fn write_network_etc(dir: &std::path::Path, gateway: &str, ip: &str, hostname: &str) -> io::Result<()> {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut resolv = format!("nameserver {gateway}\n");
+    for line in host.lines().filter(|l| l.starts_with("search") || l.starts_with("options")) {
+        resolv.push_str(line);
+        resolv.push('\n');
+    }
+    std::fs::write(dir.join("resolv.conf"), resolv)?;
+    let mut hosts = std::fs::read_to_string(dir.join("hosts"))?;
+    hosts.push_str(&format!("{ip}\t{hostname}\n"));
+    std::fs::write(dir.join("hosts"), hosts)
 }
 
 /// `run`/`create --network NAME`: the network must exist (Docker's message otherwise).

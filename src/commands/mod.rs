@@ -72,6 +72,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::System(SystemCommand::Prune(a)) => system::prune(&ctx, a),
         Command::Compose(a) => compose::run(a),
         Command::Monitor(a) => container::monitor(&ctx, a),
+        Command::Dns => network::dns(&ctx),
         Command::Network(NetworkCommand::Create(a)) => network::create(&ctx, a),
         Command::Network(NetworkCommand::Ls(a)) => network::ls(&ctx, a),
         Command::Network(NetworkCommand::Inspect(a)) => network::inspect(&ctx, a),

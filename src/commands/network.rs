@@ -153,3 +153,35 @@ pub fn prune(ctx: &Context, _args: NetworkPruneArgs) -> Result<i32> {
     }
     Ok(0)
 }
+
+/// `__dns`: the DNS server of this state root's networks, detached from whoever started it
+/// (it forks; the parent returns at once, so the starter reaps it and leaves no zombie).
+pub fn dns(ctx: &Context) -> Result<i32> {
+    // SAFETY: fork in a single-threaded process (nothing has spawned a thread yet); the child
+    // goes on in ordinary code.
+    match unsafe { libc::fork() } {
+        -1 => bail!("fork: {}", std::io::Error::last_os_error()),
+        0 => {}
+        _ => return Ok(0),
+    }
+    // SAFETY: setsid has no memory effects; it detaches the child from the starter's session.
+    unsafe {
+        libc::setsid();
+    }
+    Ok(netctl::dns::serve(&ctx.root, &ctx.runroot))
+}
+
+/// Starts `berth __dns` for this state root (it detaches itself).
+pub fn start_dns(root: &std::path::Path, runroot: &std::path::Path) {
+    let Ok(exe) = std::env::current_exe() else { return };
+    let _ = std::process::Command::new(exe)
+        .arg("--root")
+        .arg(root)
+        .arg("--runroot")
+        .arg(runroot)
+        .arg("__dns")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}

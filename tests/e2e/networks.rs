@@ -83,6 +83,20 @@ fn containers_on_a_network_reach_each_other() {
         format!("for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://{ip}/ && exit 0; sleep 0.2; done; exit 1");
     let got = env.ok(&["run", "--rm", "--network", &name, "bb", "sh", "-c", &fetch]).stdout;
     assert_eq!(got, "hello over the bridge\n");
+    // By name, through berth's DNS server on the gateway; the short ID and name.network too.
+    let by_name = fetch.replace(&ip, "web");
+    let got = env.ok(&["run", "--rm", "--network", &name, "bb", "sh", "-c", &by_name]).stdout;
+    assert_eq!(got, "hello over the bridge\n");
+    let lookup = env.ok(&["run", "--rm", "--network", &name, "bb", "nslookup", &format!("web.{name}")]).stdout;
+    assert!(lookup.contains(&format!("Address: {ip}")), "{lookup}");
+    let lookup = env.ok(&["run", "--rm", "--network", &name, "bb", "nslookup", &web_id[..12]]).stdout;
+    assert!(lookup.contains(&format!("Address: {ip}")), "{lookup}");
+    // Another network's containers do not see it by name.
+    let other = format!("other{}", std::process::id());
+    env.ok(&["network", "create", &other]);
+    let elsewhere = env.run(&["run", "--rm", "--network", &other, "bb", "nslookup", "web"]);
+    assert!(!elsewhere.stdout.contains(&ip), "{}", elsewhere.stdout);
+    env.ok(&["network", "rm", &other]);
     let routes = env.ok(&["run", "--rm", "--network", &name, "bb", "ip", "route"]).stdout;
     assert!(routes.starts_with("default via "), "{routes}");
 

@@ -140,11 +140,13 @@ fn monitor(
         {
             store.seed_volume(&m.source, &rootfs, &m.target)?;
         }
+        let mounted: Vec<&str> = record.host_config.mounts.iter().map(|m| m.target.as_str()).collect();
         if let Err((code, message)) = crate::container::command_check::check_command(
             &rootfs,
             &record.path,
             &record.config.env,
             &record.config.working_dir,
+            &mounted,
         ) {
             state.status = if first { Status::Created } else { Status::Exited };
             state.exit_code = code;

@@ -237,7 +237,12 @@ mod tests {
         let mut endpoints = BTreeMap::new();
         endpoints.insert(
             "abcdef012345".to_string() + &"0".repeat(52),
-            Endpoint { container_name: "web".into(), ip: "10.89.0.2".into(), aliases: vec!["frontend".into()] },
+            Endpoint {
+                container_name: "web".into(),
+                ip: "10.89.0.2".into(),
+                aliases: vec!["frontend".into()],
+                ports: Vec::new(),
+            },
         );
         Network {
             id: "f".repeat(64),

@@ -11,6 +11,7 @@ pub mod dns;
 pub mod ipam;
 pub mod link;
 pub mod nat;
+pub mod ports;
 pub mod store;
 
 pub use store::{Endpoint, Network, Networks};

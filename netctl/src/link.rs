@@ -45,8 +45,12 @@ pub fn bridge_up(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
     );
     if result.is_err() {
         ip_quiet(&["link", "del", name]);
+        return result;
     }
-    result
+    // Published ports reach containers from 127.0.0.1: DNAT keeps the loopback source, which
+    // the kernel routes out of the bridge only with route_localnet (masquerade then fixes it).
+    let knob = format!("/proc/sys/net/ipv4/conf/{name}/route_localnet");
+    std::fs::write(&knob, "1").map_err(|e| crate::Error::Io { path: knob.into(), source: e })
 }
 
 pub fn bridge_down(name: &str) -> Result<()> {
@@ -64,7 +68,7 @@ pub fn sandbox_up(container_id: &str, bridge: &str, ip: Ipv4Addr, prefix: u8, ga
     let result = ip_batch(
         None,
         &format!(
-            "netns add {ns}\nlink add {veth} type veth peer name eth0 netns {ns}\nlink set {veth} master {bridge} up\n"
+            "netns add {ns}\nlink add {veth} type veth peer name eth0 netns {ns}\nlink set {veth} master {bridge} up\nlink set {veth} type bridge_slave hairpin on\n"
         ),
     )
     .and_then(|()| {

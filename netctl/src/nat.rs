@@ -4,10 +4,13 @@
 
 use std::process::{Command, Stdio};
 
+use crate::ports::Mapping;
 use crate::store::Network;
 use crate::{Error, Result};
 
 const TABLE: &str = "table inet berth {
+  chain prerouting { type nat hook prerouting priority dstnat; policy accept; }
+  chain output { type nat hook output priority -100; policy accept; }
   chain postrouting { type nat hook postrouting priority srcnat; policy accept; }
   chain forward { type filter hook forward priority filter; policy accept; }
 }
@@ -82,17 +85,53 @@ fn iptables_forward(bridge: &str, add: bool) -> Result<()> {
 /// Deletes the network's rules, and the table when nothing else is in it.
 pub fn remove(network_id: &str, bridge: &str) -> Result<()> {
     iptables_forward(bridge, false)?;
+    remove_tagged(&format!("berth:{network_id}"))
+}
+
+/// Publishes the container's ports: DNAT from the host's addresses (or the one asked for), for
+/// traffic from outside (prerouting) and from the host itself (output), with masquerade for
+/// what comes from loopback or from the container's own network (hairpin).
+pub fn publish(container_id: &str, network: &Network, ip: &str, mappings: &[Mapping]) -> Result<()> {
+    if mappings.is_empty() {
+        return Ok(());
+    }
+    let tag = format!("berth:{container_id}");
+    let mut script = String::from(TABLE);
+    for m in mappings {
+        let (proto, hp, cp) = (&m.protocol, m.host_port, m.container_port);
+        let dest =
+            if m.host_ip.is_empty() { "fib daddr type local".to_string() } else { format!("ip daddr {}", m.host_ip) };
+        for chain in ["prerouting", "output"] {
+            script.push_str(&format!(
+                "add rule inet berth {chain} {dest} {proto} dport {hp} dnat ip to {ip}:{cp} comment \"{tag}\"\n"
+            ));
+        }
+        for source in ["127.0.0.0/8", network.subnet.as_str()] {
+            script.push_str(&format!(
+                "add rule inet berth postrouting ip saddr {source} ip daddr {ip} {proto} dport {cp} masquerade comment \"{tag}\"\n"
+            ));
+        }
+    }
+    nft(&["-f", "-"], Some(&script)).map(|_| ())
+}
+
+/// Removes the container's published ports.
+pub fn unpublish(container_id: &str) -> Result<()> {
+    remove_tagged(&format!("berth:{container_id}"))
+}
+
+/// Deletes the rules tagged `tag`, and the table once no rule is left in it.
+fn remove_tagged(tag: &str) -> Result<()> {
     let Ok(listing) = nft(&["-j", "-a", "list", "table", "inet", "berth"], None) else {
         return Ok(()); // no table: nothing of ours
     };
     let json: serde_json::Value = serde_json::from_str(&listing)
         .map_err(|e| Error::Command { command: "nft -j list table inet berth".into(), message: e.to_string() })?;
-    let tag = format!("berth:{network_id}");
     let mut script = String::new();
     let mut others = 0;
     for item in json["nftables"].as_array().into_iter().flatten() {
         let Some(rule) = item.get("rule") else { continue };
-        if rule["comment"].as_str() == Some(tag.as_str()) {
+        if rule["comment"].as_str() == Some(tag) {
             script.push_str(&format!(
                 "delete rule inet berth {} handle {}\n",
                 rule["chain"].as_str().unwrap_or(""),

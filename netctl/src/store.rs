@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::ipam::{self, Subnet};
+use crate::ports::{self, Mapping, Request};
 use crate::{link, nat, Error, Result};
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -20,6 +21,9 @@ pub struct Endpoint {
     /// service names).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Published ports in force.
+    #[serde(default)]
+    pub ports: Vec<Mapping>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -201,7 +205,14 @@ impl Networks {
 
     /// Gives the container an address on the network (the one asked for, or the next free)
     /// and plugs its namespace into the bridge; returns the endpoint.
-    pub fn attach(&self, key: &str, container_id: &str, container_name: &str, ip: Option<&str>) -> Result<Endpoint> {
+    pub fn attach(
+        &self,
+        key: &str,
+        container_id: &str,
+        container_name: &str,
+        ip: Option<&str>,
+        publish: &[Request],
+    ) -> Result<Endpoint> {
         let (network, endpoint) = {
             let _guard = self.lock()?;
             let mut network = self.find(key)?;
@@ -228,17 +239,32 @@ impl Networks {
                 }
                 None => ipam::next_free(subnet, gateway, &used)?,
             };
-            let endpoint =
-                Endpoint { container_name: container_name.to_string(), ip: address.to_string(), aliases: Vec::new() };
+            // Host ports are one namespace across every network of this state root.
+            let mut taken = Vec::new();
+            for other in self.list()? {
+                for (id, e) in &other.endpoints {
+                    if id != container_id {
+                        taken.extend(e.ports.iter().cloned());
+                    }
+                }
+            }
+            let ports = ports::allocate(publish, &taken)?;
+            let endpoint = Endpoint {
+                container_name: container_name.to_string(),
+                ip: address.to_string(),
+                aliases: Vec::new(),
+                ports,
+            };
             network.endpoints.insert(container_id.to_string(), endpoint.clone());
             self.save(&network)?;
             (network, endpoint)
         };
         let subnet = network.subnet()?;
         let gateway = (!network.internal).then(|| network.gateway.parse().expect("checked"));
-        if let Err(e) =
-            link::sandbox_up(container_id, &network.bridge, endpoint.ip.parse().expect("ours"), subnet.prefix, gateway)
-        {
+        let ip = endpoint.ip.parse().expect("ours");
+        let up = link::sandbox_up(container_id, &network.bridge, ip, subnet.prefix, gateway)
+            .and_then(|()| nat::publish(container_id, &network, &endpoint.ip, &endpoint.ports));
+        if let Err(e) = up {
             let _ = self.detach(container_id);
             return Err(e);
         }
@@ -247,6 +273,7 @@ impl Networks {
 
     /// Unplugs the container from every network and frees its addresses (idempotent).
     pub fn detach(&self, container_id: &str) -> Result<()> {
+        let _ = nat::unpublish(container_id);
         link::sandbox_down(container_id);
         let _guard = self.lock()?;
         for mut network in self.list()? {

@@ -72,8 +72,9 @@ impl Launcher for NetworkedLauncher {
     ) -> std::result::Result<monitor::Started, (i32, String)> {
         let Some(network) = user_network(record) else { return self.inner.start(record, rootfs, dir) };
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
-        let endpoint =
-            networks.attach(network, &record.id, &record.name, None).map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        let endpoint = networks
+            .attach(network, &record.id, &record.name, None, &publish_requests(record))
+            .map_err(|e| (EXIT_BERTH, e.to_string()))?;
         let gateway = networks.find(network).map(|n| n.gateway).unwrap_or_default();
         // Names on the network resolve through berth's DNS server on the gateway.
         if let Err(e) = write_network_etc(dir, &gateway, &endpoint.ip, &record.config.hostname) {
@@ -104,6 +105,50 @@ impl Launcher for NetworkedLauncher {
         process: &monitor::ExecProcess,
     ) -> std::result::Result<monitor::Started, (i32, String)> {
         self.inner.exec(record, process)
+    }
+}
+
+/// What the container publishes: `-p` bindings, and with `-P` every other exposed port on a
+/// random host port.
+fn publish_requests(record: &Record) -> Vec<netctl::ports::Request> {
+    let host = &record.host_config;
+    let mut requests: Vec<netctl::ports::Request> = host
+        .port_bindings
+        .iter()
+        .flat_map(|(port, bindings)| {
+            bindings.iter().map(move |b| netctl::ports::Request {
+                container: port.clone(),
+                host_ip: b.host_ip.clone(),
+                host_port: b.host_port.clone(),
+            })
+        })
+        .collect();
+    if host.publish_all_ports {
+        for port in record.config.exposed_ports.keys().filter(|p| !host.port_bindings.contains_key(*p)) {
+            requests.push(netctl::ports::Request {
+                container: port.clone(),
+                host_ip: String::new(),
+                host_port: String::new(),
+            });
+        }
+    }
+    requests
+}
+
+/// The ports a container publishes now (from its network endpoint).
+fn published_ports(store: &Store, record: &Record) -> Vec<netctl::ports::Mapping> {
+    netctl::Networks::open(store.root())
+        .ok()
+        .and_then(|n| n.find(&record.host_config.network_mode).ok())
+        .and_then(|n| n.endpoints.get(&record.id).map(|e| e.ports.clone()))
+        .unwrap_or_default()
+}
+
+fn host_ip_of(m: &netctl::ports::Mapping) -> &str {
+    if m.host_ip.is_empty() {
+        "0.0.0.0"
+    } else {
+        &m.host_ip
     }
 }
 
@@ -528,7 +573,11 @@ fn ps_row(store: &Store, id: &str, no_trunc: bool, size: bool) -> Result<(Value,
         "Command": command_text(&record, no_trunc),
         "CreatedAt": created.format("%Y-%m-%d %H:%M:%S %z UTC").to_string(),
         "RunningFor": human_since(created),
-        "Ports": "",
+        "Ports": published_ports(store, &record)
+            .iter()
+            .map(|m| format!("{}:{}->{}/{}", host_ip_of(m), m.host_port, m.container_port, m.protocol))
+            .collect::<Vec<_>>()
+            .join(", "),
         "State": state.status.as_str(),
         "Status": status_text(&state),
         "Names": record.name,
@@ -747,12 +796,19 @@ fn network_settings(store: &Store, record: &Record) -> Value {
         ),
         None => (String::new(), String::new(), 0, found.map(|n| n.id).unwrap_or_default()),
     };
+    let mut ports = serde_json::Map::new();
+    for m in published_ports(store, record) {
+        let entry = ports.entry(format!("{}/{}", m.container_port, m.protocol)).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({"HostIp": host_ip_of(&m), "HostPort": m.host_port.to_string()}));
+        }
+    }
     json!({
         "Networks": {mode: {"NetworkID": id, "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gateway}},
         "IPAddress": ip,
         "IPPrefixLen": prefix,
         "Gateway": gateway,
-        "Ports": {},
+        "Ports": ports,
     })
 }
 
@@ -920,10 +976,25 @@ pub fn update(ctx: &Context, args: UpdateArgs) -> Result<i32> {
 pub fn port(ctx: &Context, args: PortArgs) -> Result<i32> {
     let store = ctx.store()?;
     let id = store.resolve_container(&args.container)?;
-    // No port is published until bridge networks exist (the netctl work).
-    if let Some(port) = &args.port {
-        let port = if port.contains('/') { port.clone() } else { format!("{port}/tcp") };
-        bail!("No public port '{port}' published for {}", store.container(&id)?.name);
+    let record = store.container(&id)?;
+    let mappings = published_ports(&store, &record);
+    match &args.port {
+        Some(port) => {
+            let port = if port.contains('/') { port.clone() } else { format!("{port}/tcp") };
+            let found: Vec<_> =
+                mappings.iter().filter(|m| format!("{}/{}", m.container_port, m.protocol) == port).collect();
+            if found.is_empty() {
+                bail!("No public port '{port}' published for {}", record.name);
+            }
+            for m in found {
+                printer::line(&format!("{}:{}", host_ip_of(m), m.host_port));
+            }
+        }
+        None => {
+            for m in &mappings {
+                printer::line(&format!("{}/{} -> {}:{}", m.container_port, m.protocol, host_ip_of(m), m.host_port));
+            }
+        }
     }
     Ok(0)
 }
@@ -987,7 +1058,10 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
     engine::container::create::merge_env(&mut env, &extra);
     let cwd = args.workdir.clone().unwrap_or_else(|| record.config.working_dir.clone());
     let cwd = if cwd.is_empty() { "/".to_string() } else { cwd };
-    if let Err((code, message)) = engine::container::command_check::check_command(&rootfs, &args.command[0], &env, &cwd)
+    // The container's mounts are not in the host's view of its rootfs.
+    let mounted: Vec<&str> = record.host_config.mounts.iter().map(|m| m.target.as_str()).collect();
+    if let Err((code, message)) =
+        engine::container::command_check::check_command(&rootfs, &args.command[0], &env, &cwd, &mounted)
     {
         return Err(ExitError { code, message }.into());
     }

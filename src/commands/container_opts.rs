@@ -282,7 +282,19 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
     }
     // A user network's existence is checked by `run`/`create`, which know the state root.
     let network = args.network.clone();
+    let mut port_bindings: std::collections::BTreeMap<String, Vec<engine::container::model::PortBinding>> =
+        Default::default();
+    for spec in &args.publish {
+        for r in netctl::ports::parse(spec)? {
+            port_bindings
+                .entry(r.container)
+                .or_default()
+                .push(engine::container::model::PortBinding { host_ip: r.host_ip, host_port: r.host_port });
+        }
+    }
     let host = HostConfig {
+        port_bindings: port_bindings.clone(),
+        publish_all_ports: args.publish_all,
         network_mode: network,
         restart_policy: parse_restart(&args.restart)?,
         auto_remove: args.rm,
@@ -324,10 +336,12 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
         stop_timeout: args.stop_timeout,
         healthcheck,
         no_healthcheck: args.no_healthcheck,
+        // Published ports are exposed too, as Docker records them.
         exposed_ports: args
             .expose
             .iter()
             .map(|p| if p.contains('/') { p.clone() } else { format!("{p}/tcp") })
+            .chain(port_bindings.keys().cloned())
             .collect(),
         host,
     })

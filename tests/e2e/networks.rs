@@ -108,7 +108,8 @@ fn containers_on_a_network_reach_each_other() {
     assert!(err.stderr.contains("has active endpoints"), "{}", err.stderr);
 
     // A container that is not on the network cannot reach it.
-    let outside = env.run(&["run", "--rm", "bb", "wget", "-q", "-T", "1", "-O", "-", &format!("http://{ip}/")]);
+    // (Not busybox's `wget -T`: it segfaults, in or out of a container.)
+    let outside = env.run(&["run", "--rm", "bb", "timeout", "2", "wget", "-q", "-O", "-", &format!("http://{ip}/")]);
     assert_ne!(outside.code, 0);
 
     env.ok(&["rm", "-f", "web"]);
@@ -144,4 +145,161 @@ fn internal_networks_have_no_route_out_and_prune_removes_unused_ones() {
     assert_eq!(env.ok(&["network", "prune", "-f"]).stdout, format!("Deleted Networks:\n{name}\n"));
     assert_eq!(env.ok(&["network", "ls", "-q"]).stdout, "");
     assert_eq!(leftovers(&id, &[&c]), Vec::<String>::new());
+}
+
+/// A host port nobody uses now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An HTTP GET from the host, with timeouts; the body.
+fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+        })();
+        match attempt {
+            Ok(body) if !body.is_empty() => return body,
+            other => assert!(Instant::now() < deadline, "GET {addr}: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn published_ports_reach_the_container_from_the_host_and_other_containers() {
+    let env = env_with_busybox();
+    let name = format!("pub{}", std::process::id());
+    let net_id = env.ok(&["network", "create", &name]).stdout.trim().to_string();
+    std::fs::create_dir(env.path("www")).unwrap();
+    std::fs::write(env.path("www/index.html"), "published\n").unwrap();
+    let www = format!("{}:/www:ro", env.path("www").display());
+    let (any, local) = (free_port(), free_port());
+    let (any_spec, local_spec) = (format!("{any}:80"), format!("127.0.0.1:{local}:80"));
+    let web = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        &name,
+        "-p",
+        &any_spec,
+        "-p",
+        &local_spec,
+        "-v",
+        &www,
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let web_id = web.stdout.trim().to_string();
+
+    // `port` and `ps` show them as Docker does.
+    let port = env.ok(&["port", "web"]).stdout;
+    assert_eq!(port, format!("80/tcp -> 0.0.0.0:{any}\n80/tcp -> 127.0.0.1:{local}\n"));
+    assert_eq!(env.ok(&["port", "web", "80"]).stdout, format!("0.0.0.0:{any}\n127.0.0.1:{local}\n"));
+    let ps = env.ok(&["ps", "--format", "{{.Ports}}"]).stdout;
+    assert_eq!(ps.trim(), format!("0.0.0.0:{any}->80/tcp, 127.0.0.1:{local}->80/tcp"));
+    let bindings = env.ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"]).stdout;
+    assert!(bindings.contains(&format!("\"HostPort\":\"{any}\"")), "{bindings}");
+
+    // From the host, through loopback and through the host's own address.
+    assert_eq!(http_get(&format!("127.0.0.1:{any}")), "published\n");
+    assert_eq!(http_get(&format!("127.0.0.1:{local}")), "published\n");
+    let host_ip = sh("hostname -I").split_whitespace().next().expect("the host has an address").to_string();
+    assert_eq!(http_get(&format!("{host_ip}:{any}")), "published\n");
+    // From another container, and from the container itself, through the host.
+    let url = format!("http://{host_ip}:{any}/");
+    assert_eq!(env.ok(&["run", "--rm", "--network", &name, "bb", "wget", "-q", "-O", "-", &url]).stdout, "published\n");
+    assert_eq!(env.ok(&["exec", "web", "wget", "-q", "-O", "-", &url]).stdout, "published\n");
+
+    // A taken host port fails the start with Docker's message, and leaves no network behind.
+    let err =
+        env.fails(&["run", "-d", "--name", "clash", "--network", &name, "-p", &any_spec, "bb", "sleep", "100"], 125);
+    assert!(err.contains(&format!("Bind for 0.0.0.0:{any} failed: port is already allocated")), "{err}");
+    let clash_id = env.ok(&["inspect", "-f", "{{.Id}}", "clash"]).stdout.trim().to_string();
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "clash"]).stdout, "created\n");
+
+    // UDP: a static echo server (busybox's nc here has no -u), built by the test.
+    let echo = env.path("udp_echo");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/fixtures/udp_echo.c");
+    sh(&format!("cc -static -O2 -o {} {source}", echo.display()));
+    let udp = free_port();
+    let (udp_spec, echo_mount) = (format!("{udp}:9999/udp"), format!("{}:/udp_echo:ro", echo.display()));
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "--network",
+        &name,
+        "-p",
+        &udp_spec,
+        "-v",
+        &echo_mount,
+        "bb",
+        "/udp_echo",
+        "9999",
+    ]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 64];
+    loop {
+        sock.send_to(b"datagram", ("127.0.0.1", udp)).unwrap();
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            assert_eq!(&buf[..n], b"datagram");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no echo through the published UDP port");
+    }
+
+    // -P publishes every exposed port on a random host port.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "all",
+        "--network",
+        &name,
+        "-P",
+        "--expose",
+        "80",
+        "-v",
+        &www,
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    let random = env.ok(&["port", "all", "80/tcp"]).stdout;
+    let random = random.trim().rsplit(':').next().unwrap().to_string();
+    assert_eq!(http_get(&format!("127.0.0.1:{random}")), "published\n");
+
+    let ids: Vec<String> =
+        ["udp", "all"].iter().map(|n| env.ok(&["inspect", "-f", "{{.Id}}", n]).stdout.trim().to_string()).collect();
+    env.ok(&["rm", "-f", "web", "clash", "udp", "all"]);
+    env.ok(&["network", "rm", &name]);
+    let mut all_ids: Vec<&str> = vec![&web_id, &clash_id];
+    all_ids.extend(ids.iter().map(String::as_str));
+    assert_eq!(leftovers(&net_id, &all_ids), Vec::<String>::new());
+    let rules = sh("nft list ruleset");
+    for id in &all_ids {
+        assert!(!rules.contains(&format!("berth:{id}")), "rules of {id} left");
+    }
 }

@@ -9,13 +9,23 @@ use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
 pub type Refusal = (i32, String);
 
 /// Resolves `command` as `execvp` would inside `rootfs` (with the container's PATH), every
-/// lookup confined to the rootfs.
-pub fn check_command(rootfs: &Path, command: &str, env: &[String], workdir: &str) -> Result<(), Refusal> {
+/// lookup confined to the rootfs. A candidate under one of `mounted` (bind, volume and tmpfs
+/// targets, not visible in the bare rootfs) is taken as found: the runtime has the last word.
+pub fn check_command(
+    rootfs: &Path,
+    command: &str,
+    env: &[String],
+    workdir: &str,
+    mounted: &[&str],
+) -> Result<(), Refusal> {
     let root = rustix::fs::open(rootfs, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| (126, format!("cannot open the container's root filesystem: {e}")))?;
     let candidates: Vec<String> = if command.contains('/') {
-        let base = if command.starts_with('/') { String::new() } else { workdir.trim_end_matches('/').to_string() };
-        vec![format!("{base}/{command}")]
+        if command.starts_with('/') {
+            vec![command.to_string()]
+        } else {
+            vec![format!("{}/{command}", workdir.trim_end_matches('/'))]
+        }
     } else {
         let path = env
             .iter()
@@ -23,6 +33,15 @@ pub fn check_command(rootfs: &Path, command: &str, env: &[String], workdir: &str
             .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         path.split(':').filter(|d| !d.is_empty()).map(|d| format!("{}/{command}", d.trim_end_matches('/'))).collect()
     };
+    let under_mount = |c: &str| {
+        mounted.iter().any(|m| {
+            let m = m.trim_end_matches('/');
+            c == m || c.starts_with(&format!("{m}/"))
+        })
+    };
+    if candidates.iter().any(|c| under_mount(c)) {
+        return Ok(());
+    }
     let mut denied = None;
     for candidate in &candidates {
         let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;

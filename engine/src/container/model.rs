@@ -120,6 +120,17 @@ pub struct HostConfig {
     pub pids_limit: Option<i64>,
     pub shm_size: i64,
     pub mounts: Vec<MountSpec>,
+    /// `-p`: `80/tcp` -> the host addresses and ports asked for ("" for a random port).
+    pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-P`: every exposed port on a random host port.
+    pub publish_all_ports: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
 }
 
 /// The stored configuration of one container (`containers/<id>/config.json`).

@@ -31,7 +31,8 @@ fn lock_path(runroot: &Path) -> std::path::PathBuf {
     runroot.join("dns.lock")
 }
 
-/// The gateways the server listens on, one per line, rewritten after every reload.
+/// What the server answers for: `<gateway> <container id>` per line, rewritten after every
+/// reload.
 fn listening_path(runroot: &Path) -> std::path::PathBuf {
     runroot.join("dns.listening")
 }
@@ -48,16 +49,18 @@ pub fn is_running(runroot: &Path) -> bool {
     try_lock(runroot).is_none()
 }
 
-/// Waits (up to two seconds) until the server answers on `gateway`, so that a container's
-/// first query is not refused. `start` is called when no server runs.
-pub fn ensure_listening(runroot: &Path, gateway: &str, start: impl FnOnce()) {
-    if !is_running(runroot) {
-        start();
-    }
+/// Waits (up to two seconds) until the server answers on `gateway` with the container's names
+/// loaded, so that its first query is neither refused nor answered from stale data. `start` is
+/// called whenever no server runs (also when one was just exiting, idle, as this one arrived).
+pub fn ensure_listening(runroot: &Path, gateway: &str, container_id: &str, start: impl Fn()) {
+    let line = format!("{gateway} {container_id}");
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
+        if !is_running(runroot) {
+            start();
+        }
         let listening = std::fs::read_to_string(listening_path(runroot)).unwrap_or_default();
-        if listening.lines().any(|l| l == gateway) {
+        if listening.lines().any(|l| l == line) {
             return;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -141,12 +144,16 @@ pub fn serve(root: &Path, runroot: &Path) -> i32 {
     let mut forwarded: Vec<Forwarded> = Vec::new();
     let mut seen: Option<SystemTime> = None;
     let mut idle_since: Option<Instant> = None;
+    let mut reloaded = Instant::now();
     let mut buf = vec![0u8; 4096];
     loop {
-        // Reload when a network file changed (every change renames into the directory).
+        // Reload when a network file changed (every change renames into the directory), and
+        // every 250 ms all the same: directory times are coarse, two changes in one tick look
+        // like one.
         let mtime = std::fs::metadata(networks.dir()).and_then(|m| m.modified()).ok();
-        if mtime != seen || seen.is_none() {
+        if mtime != seen || seen.is_none() || reloaded.elapsed() >= Duration::from_millis(250) {
             seen = mtime;
+            reloaded = Instant::now();
             let current: Vec<Network> =
                 networks.list().unwrap_or_default().into_iter().filter(|n| !n.endpoints.is_empty()).collect();
             listeners.retain(|gw, _| current.iter().any(|n| n.gateway.parse::<Ipv4Addr>().ok() == Some(*gw)));
@@ -162,7 +169,10 @@ pub fn serve(root: &Path, runroot: &Path) -> i32 {
                     }
                 }
             }
-            let text: String = listeners.keys().map(|gw| format!("{gw}\n")).collect();
+            let text: String = listeners
+                .iter()
+                .flat_map(|(gw, l)| l.network.endpoints.keys().map(move |id| format!("{gw} {id}\n")))
+                .collect();
             let tmp = runroot.join(".dns.listening");
             if std::fs::write(&tmp, text).is_ok() {
                 let _ = std::fs::rename(&tmp, listening_path(runroot));

@@ -211,6 +211,7 @@ impl Networks {
         container_id: &str,
         container_name: &str,
         ip: Option<&str>,
+        aliases: &[String],
         publish: &[Request],
     ) -> Result<Endpoint> {
         let (network, endpoint) = {
@@ -252,7 +253,7 @@ impl Networks {
             let endpoint = Endpoint {
                 container_name: container_name.to_string(),
                 ip: address.to_string(),
-                aliases: Vec::new(),
+                aliases: aliases.to_vec(),
                 ports,
             };
             network.endpoints.insert(container_id.to_string(), endpoint.clone());

@@ -73,7 +73,14 @@ impl Launcher for NetworkedLauncher {
         let Some(network) = user_network(record) else { return self.inner.start(record, rootfs, dir) };
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
         let endpoint = networks
-            .attach(network, &record.id, &record.name, None, &publish_requests(record))
+            .attach(
+                network,
+                &record.id,
+                &record.name,
+                Some(record.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty()),
+                &record.endpoint.aliases,
+                &publish_requests(record),
+            )
             .map_err(|e| (EXIT_BERTH, e.to_string()))?;
         let gateway = networks.find(network).map(|n| n.gateway).unwrap_or_default();
         // Names on the network resolve through berth's DNS server on the gateway.
@@ -81,7 +88,9 @@ impl Launcher for NetworkedLauncher {
             let _ = networks.detach(&record.id);
             return Err((EXIT_BERTH, format!("writing {}: {e}", dir.display())));
         }
-        netctl::dns::ensure_listening(&self.runroot, &gateway, || super::network::start_dns(&self.root, &self.runroot));
+        netctl::dns::ensure_listening(&self.runroot, &gateway, &record.id, || {
+            super::network::start_dns(&self.root, &self.runroot)
+        });
         self.inner.join_network_namespace(Some(netctl::link::netns_path(&record.id)));
         let started = self.inner.start(record, rootfs, dir);
         if started.is_err() {
@@ -168,8 +177,15 @@ fn write_network_etc(dir: &std::path::Path, gateway: &str, ip: &str, hostname: &
 }
 
 /// `run`/`create --network NAME`: the network must exist (Docker's message otherwise).
-fn check_network(ctx: &Context, name: &str) -> Result<()> {
+fn check_network(ctx: &Context, args: &RunArgs) -> Result<()> {
+    let name = args.network.as_str();
     if matches!(name, "none" | "host") || name.starts_with("container:") {
+        if args.ip.is_some() {
+            bail!("user specified IP address is supported on user defined networks only");
+        }
+        if !args.network_alias.is_empty() {
+            bail!("network-scoped alias is supported only for containers in user defined networks");
+        }
         return Ok(());
     }
     super::network::networks(ctx)?.find(name)?;
@@ -343,7 +359,7 @@ fn stream_attached(
 
 pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
     let options = create_options(&args)?;
-    check_network(ctx, &args.network)?;
+    check_network(ctx, &args)?;
     let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     printer::line(&record.id);
@@ -352,7 +368,7 @@ pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
     let options = create_options(&args)?;
-    check_network(ctx, &args.network)?;
+    check_network(ctx, &args)?;
     let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     let id = record.id.clone();
@@ -804,7 +820,7 @@ fn network_settings(store: &Store, record: &Record) -> Value {
         }
     }
     json!({
-        "Networks": {mode: {"NetworkID": id, "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gateway}},
+        "Networks": {mode: {"Aliases": record.endpoint.aliases, "NetworkID": id, "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gateway}},
         "IPAddress": ip,
         "IPPrefixLen": prefix,
         "Gateway": gateway,

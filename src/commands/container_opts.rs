@@ -337,6 +337,10 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
         healthcheck,
         no_healthcheck: args.no_healthcheck,
         // Published ports are exposed too, as Docker records them.
+        endpoint: engine::container::model::EndpointConfig {
+            aliases: args.network_alias.clone(),
+            ipv4_address: args.ip.clone().unwrap_or_default(),
+        },
         exposed_ports: args
             .expose
             .iter()

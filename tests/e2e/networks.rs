@@ -133,6 +133,31 @@ fn internal_networks_have_no_route_out_and_prune_removes_unused_ones() {
     let err = env.fails(&["network", "create", "--subnet", "10.97.4.1/24", "hostbits"], 125);
     assert!(err.contains("did you mean 10.97.4.0/24"), "{err}");
 
+    // --ip and --network-alias: the address asked for, and a second name for DNS.
+    let run = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &name,
+        "--ip",
+        "10.97.3.50",
+        "--network-alias",
+        "db",
+        "bb",
+        "sh",
+        "-c",
+        "ip -4 addr show eth0 | grep -o 'inet [0-9.]*'; nslookup db | grep -A1 '^Name:'",
+    ]);
+    assert!(
+        run.stdout.starts_with("inet 10.97.3.50\n") && run.stdout.contains("Address: 10.97.3.50"),
+        "{}",
+        run.stdout
+    );
+    let err = env.fails(&["run", "--rm", "--network", &name, "--ip", "10.99.0.5", "bb", "true"], 125);
+    assert!(err.contains("no configured subnet or ip-range contain the IP address 10.99.0.5"), "{err}");
+    let err = env.fails(&["run", "--rm", "--ip", "10.97.3.9", "bb", "true"], 125);
+    assert!(err.contains("user specified IP address is supported on user defined networks only"), "{err}");
+
     // Detached, then stopped: the address goes back when the container stops.
     let c = env.ok(&["run", "-d", "--network", &name, "bb", "sleep", "1000"]).stdout.trim().to_string();
     env.ok(&["stop", "-t", "0", &c]);

@@ -35,6 +35,7 @@ pub struct CreateOptions {
     pub no_healthcheck: bool,
     pub exposed_ports: Vec<String>,
     pub host: HostConfig,
+    pub endpoint: super::model::EndpointConfig,
 }
 
 fn env_key(entry: &str) -> &str {
@@ -156,6 +157,7 @@ impl Store {
             args: args.to_vec(),
             config,
             host_config: host,
+            endpoint: options.endpoint.clone(),
         };
         let volumes: Vec<String> =
             record.host_config.mounts.iter().filter(|m| m.kind == "volume").map(|m| m.source.clone()).collect();

@@ -146,6 +146,17 @@ pub struct Record {
     pub args: Vec<String>,
     pub config: Config,
     pub host_config: HostConfig,
+    /// `--network-alias` and `--ip` on the container's network (Docker's EndpointSettings).
+    #[serde(default)]
+    pub endpoint: EndpointConfig,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointConfig {
+    pub aliases: Vec<String>,
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
 }
 
 impl Record {

@@ -437,6 +437,7 @@ mod tests {
             args: vec![],
             config: Config::default(),
             host_config: host,
+            endpoint: Default::default(),
         }
     }
 

@@ -67,8 +67,18 @@ pub fn ensure_listening(runroot: &Path, gateway: &str, container_id: &str, start
     }
 }
 
-/// The host's resolvers (all of them: this process runs on the host, loopback ones included).
-fn upstreams() -> Vec<SocketAddr> {
+/// Where names that are not on a network go: the engine configuration's `dns` servers when it
+/// sets some (as Docker's embedded DNS does), else the host's resolvers (all of them: this
+/// process runs on the host, loopback ones included).
+pub fn upstreams(configured: &[String]) -> Vec<SocketAddr> {
+    let from_config: Vec<SocketAddr> = configured
+        .iter()
+        .filter_map(|ip| ip.parse::<std::net::IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect();
+    if !from_config.is_empty() {
+        return from_config;
+    }
     let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     text.lines()
         .filter_map(|l| l.strip_prefix("nameserver"))
@@ -136,10 +146,9 @@ struct Forwarded {
 }
 
 /// Runs the server until no network has containers; returns the exit status.
-pub fn serve(root: &Path, runroot: &Path) -> i32 {
+pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
     let Some(_lock) = try_lock(runroot) else { return 0 }; // another one serves
     let Ok(networks) = Networks::open(root) else { return 1 };
-    let upstreams = upstreams();
     let mut listeners: BTreeMap<Ipv4Addr, Listener> = BTreeMap::new();
     let mut forwarded: Vec<Forwarded> = Vec::new();
     let mut seen: Option<SystemTime> = None;

@@ -46,6 +46,7 @@ fn launcher(ctx: &Context) -> Box<dyn Launcher> {
         inner: engine::container::launch::RuntimeLauncher::new(&ctx.root, &ctx.runroot),
         root: ctx.root.clone(),
         runroot: ctx.runroot.clone(),
+        config: ctx.config_path.clone(),
     })
 }
 
@@ -55,6 +56,8 @@ struct NetworkedLauncher {
     inner: engine::container::launch::RuntimeLauncher,
     root: std::path::PathBuf,
     runroot: std::path::PathBuf,
+    /// The engine configuration, for the DNS server's upstreams.
+    config: Option<std::path::PathBuf>,
 }
 
 /// Whether the container is on a user network (not `none`, `host` or another container's).
@@ -89,7 +92,7 @@ impl Launcher for NetworkedLauncher {
             return Err((EXIT_BERTH, format!("writing {}: {e}", dir.display())));
         }
         netctl::dns::ensure_listening(&self.runroot, &gateway, &record.id, || {
-            super::network::start_dns(&self.root, &self.runroot)
+            super::network::start_dns(&self.root, &self.runroot, self.config.as_deref())
         });
         self.inner.join_network_namespace(Some(netctl::link::netns_path(&record.id)));
         let started = self.inner.start(record, rootfs, dir);

@@ -168,13 +168,18 @@ pub fn dns(ctx: &Context) -> Result<i32> {
     unsafe {
         libc::setsid();
     }
-    Ok(netctl::dns::serve(&ctx.root, &ctx.runroot))
+    Ok(netctl::dns::serve(&ctx.root, &ctx.runroot, &netctl::dns::upstreams(&ctx.config.dns)))
 }
 
-/// Starts `berth __dns` for this state root (it detaches itself).
-pub fn start_dns(root: &std::path::Path, runroot: &std::path::Path) {
+/// Starts `berth __dns` for this state root (it detaches itself), with the same engine
+/// configuration.
+pub fn start_dns(root: &std::path::Path, runroot: &std::path::Path, config: Option<&std::path::Path>) {
     let Ok(exe) = std::env::current_exe() else { return };
-    let _ = std::process::Command::new(exe)
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let _ = cmd
         .arg("--root")
         .arg(root)
         .arg("--runroot")

@@ -328,3 +328,38 @@ fn published_ports_reach_the_container_from_the_host_and_other_containers() {
         assert!(!rules.contains(&format!("berth:{id}")), "rules of {id} left");
     }
 }
+
+/// A stand-in for the host's resolver, on a loopback address: answers every A query with
+/// 198.51.100.7 until the deadline (bounded: it stops by itself).
+fn fake_resolver(ip: &str) -> std::thread::JoinHandle<()> {
+    let sock = std::net::UdpSocket::bind((ip, 53)).expect("bind the test resolver");
+    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut buf = [0u8; 512];
+        while Instant::now() < deadline {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+            // Header, then the question: labels up to the zero byte, then type and class.
+            let Some(end) = buf[12..n].iter().position(|b| *b == 0).map(|p| 12 + p + 5) else { continue };
+            let mut reply = buf[..end].to_vec();
+            reply[2..4].copy_from_slice(&[0x81, 0x80]); // a response, recursion available
+            reply[4..12].copy_from_slice(&[0, 1, 0, 1, 0, 0, 0, 0]); // 1 question, 1 answer
+            reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 7]);
+            let _ = sock.send_to(&reply, from);
+        }
+    })
+}
+
+#[test]
+fn other_names_are_forwarded_to_the_configured_resolver() {
+    let env = env_with_busybox();
+    // daemon.json's `dns` servers are where the embedded DNS forwards, as Docker's does.
+    let resolver = format!("127.0.{}.{}", 100 + std::process::id() % 100, 1 + std::process::id() % 250);
+    std::fs::write(env.path("daemon.json"), format!("{{\"dns\": [\"{resolver}\"]}}")).unwrap();
+    let _resolver = fake_resolver(&resolver);
+    let name = format!("fwd{}", std::process::id());
+    env.ok(&["network", "create", &name]);
+    let out = env.ok(&["run", "--rm", "--network", &name, "bb", "nslookup", "outside.example"]).stdout;
+    assert!(out.contains("Address: 198.51.100.7"), "{out}");
+    env.ok(&["network", "rm", &name]);
+}

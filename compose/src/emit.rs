@@ -51,6 +51,9 @@ pub fn to_yaml(v: &Json) -> String {
     out
 }
 
+/// The longest key written in the `key: value` form (YAML's limit is 1024 characters).
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }
@@ -61,7 +64,16 @@ fn write_map(out: &mut String, m: &serde_json::Map<String, Json>, indent: usize)
         if i > 0 || !out.ends_with("- ") {
             pad(out, indent);
         }
-        out.push_str(&scalar_str(k));
+        let key = scalar_str(k);
+        if key.len() > MAX_IMPLICIT_KEY {
+            // YAML allows an implicit key of at most 1024 characters: a longer one is explicit.
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            pad(out, indent);
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         write_value(out, v, indent);
     }

@@ -48,6 +48,13 @@ pub fn project(mut tree: Node, input: Input) -> Result<Project, LoadError> {
     let mut all = BTreeMap::new();
     if let Some(services) = top.get("services").and_then(Node::map) {
         for (k, node) in services.iter() {
+            // The compose spec's pattern for service names.
+            let valid =
+                !k.name.is_empty() && k.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid {
+                let msg = format!("{:?} is not a valid service name: only [a-zA-Z0-9._-] are allowed", k.name);
+                return Err(LoadError::invalid(&k.pos, "services", msg));
+            }
             let path = format!("services.{}", k.name);
             let mut svc: Service = from_node(node, &path)?;
             svc.extensions = node.map().map(extensions).unwrap_or_default();

@@ -236,6 +236,10 @@ fn error_messages() {
         (svc("    command: echo $1\n"), "compose.yaml:4:14: services.web.command: invalid interpolation format: \"echo $1\"; you may need to escape any $ with another $"),
         ("services:\n  web: nginx\n".into(), "compose.yaml:2:8: services.web: must be a mapping, not string"),
         ("servics: {}\n".into(), "compose.yaml:1:1: (root): additional property \"servics\" is not allowed"),
+        (
+            "services:\n  \"bad name\":\n    image: x\n".into(),
+            "compose.yaml:2:3: services: \"bad name\" is not a valid service name: only [a-zA-Z0-9._-] are allowed",
+        ),
         ("".into(), "compose.yaml:1:1: empty compose file"),
         (
             "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    links: [c]\n  c:\n    image: x\n    network_mode: service:a\n".into(),
@@ -245,6 +249,22 @@ fn error_messages() {
     for (text, expected) in cases {
         assert_eq!(error_in(&[("compose.yaml", &text)]), expected, "for:\n{text}");
     }
+}
+
+#[test]
+fn keys_longer_than_yaml_allows_inline_are_written_explicitly_and_load_again() {
+    let key = "k".repeat(1500);
+    let text = format!("services:\n  web:\n    image: x\n    labels:\n      ? {key}\n      : v\n");
+    let dir = write_project(&[("compose.yaml", &text)]);
+    let p = load(&opts(dir.path(), &[])).unwrap();
+    let yaml = emit::yaml(&p, true);
+    assert!(yaml.contains(&format!("? {key}\n")), "{yaml}");
+    let again = write_project(&[("compose.yaml", &yaml)]);
+    let p2 = load(&opts(again.path(), &[])).unwrap();
+    assert_eq!(
+        emit::yaml(&p2, true).replace(again.path().to_str().unwrap(), ""),
+        yaml.replace(dir.path().to_str().unwrap(), "")
+    );
 }
 
 #[test]

@@ -207,6 +207,13 @@ fn security_device_and_resource_flags_take_effect() {
         "grep CapEff /proc/1/status; mkdir /m; mount -t tmpfs none /m && echo mounted",
     ]);
     assert!(caps.contains("mounted"), "{caps}");
+    // ... and the host's devices, as Docker gives a privileged container.
+    let host_devices = crate::common::sh("find /dev -maxdepth 1 -type b | head -1");
+    if let Some(device) = host_devices.lines().next() {
+        let inside = out(&["--privileged", "bb", "sh", "-c", &format!("test -b {device} && echo present")]);
+        assert_eq!(inside, "present\n", "{device}");
+        assert_ne!(env.run(&["run", "--rm", "bb", "test", "-b", device]).code, 0, "not without --privileged");
+    }
     assert_ne!(caps.lines().next().unwrap(), "CapEff:\t00000000a80425fb");
     // The default seccomp profile refuses unshare(2) even where a capability would not;
     // adding SYS_ADMIN lifts both, as Docker's profile does.

@@ -298,6 +298,39 @@ fn device(path_on_host: &str, path_in_container: &str, permissions: &str) -> Res
     ))
 }
 
+/// The runtime makes these itself, and /dev/ptmx and /dev/console are its to set up.
+const RUNTIME_DEVICES: &[&str] =
+    &["/dev/null", "/dev/zero", "/dev/full", "/dev/tty", "/dev/urandom", "/dev/random", "/dev/ptmx", "/dev/console"];
+
+/// `--privileged`: every device node of the host's /dev, as Docker gives (not its pts, shm or
+/// mqueue mounts, and not what the runtime makes itself).
+fn host_devices() -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            let kind = meta.file_type();
+            if kind.is_dir() {
+                if !matches!(path.to_str(), Some("/dev/pts" | "/dev/shm" | "/dev/mqueue")) {
+                    dirs.push(path);
+                }
+                continue;
+            }
+            let text = path.to_string_lossy();
+            if RUNTIME_DEVICES.contains(&text.as_ref()) || !(kind.is_char_device() || kind.is_block_device()) {
+                continue;
+            }
+            if let Ok((dev, _)) = device(&text, "", "rwm") {
+                out.push(dev);
+            }
+        }
+    }
+    out
+}
+
 /// Docker's default device cgroup rules: deny all, then the standard nodes and ptys.
 fn default_device_rules() -> Vec<Value> {
     let mut rules = vec![json!({"allow": false, "access": "rwm"})];
@@ -374,6 +407,7 @@ pub fn spec(
     let mut rules = default_device_rules();
     if host.privileged {
         rules = vec![json!({"allow": true, "access": "rwm"})];
+        devices = host_devices();
     }
     for d in &host.devices {
         let (dev, rule) = device(&d.path_on_host, &d.path_in_container, &d.cgroup_permissions)?;

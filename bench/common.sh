@@ -41,3 +41,14 @@ busybox_rootfs() {
   echo 'root:x:0:' >"$work/rootfs/etc/group"
   tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 }
+
+# The busybox image as `bb` in berth (state root $work/berth-NAME-root), docker and podman;
+# sets $podman to the podman command line the benches use.
+bb_everywhere() {
+  busybox_rootfs
+  export BERTH_ROOT="$work/berth-$1-root" BERTH_RUNROOT="$work/berth-$1-runroot"
+  "$berth" images -q bb | grep -q . || "$berth" import "$work/busybox.tar" bb >/dev/null
+  docker image inspect bb >/dev/null 2>&1 || docker import "$work/busybox.tar" bb >/dev/null
+  podman="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --events-backend none --cgroup-manager cgroupfs"
+  $podman image exists localhost/bb || $podman import "$work/busybox.tar" bb >/dev/null
+}

@@ -5,13 +5,7 @@
 source "$(dirname "$0")/common.sh"
 setup_bench
 need wrk wrk
-busybox_rootfs
-
-export BERTH_ROOT="$work/berth-net-root" BERTH_RUNROOT="$work/berth-net-runroot"
-"$berth" images -q bb | grep -q . || "$berth" import "$work/busybox.tar" bb >/dev/null
-docker image inspect bb >/dev/null 2>&1 || docker import "$work/busybox.tar" bb >/dev/null
-podman="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --events-backend none --cgroup-manager cgroupfs"
-$podman image exists localhost/bb || $podman import "$work/busybox.tar" bb >/dev/null
+bb_everywhere net
 "$berth" network create benchnet >/dev/null 2>&1 || true
 
 hyperfine --warmup 3 --runs 30 --export-markdown "$work/run-bridge.md" \

@@ -4,13 +4,7 @@
 # Usage: bench/run.sh   (as root)
 source "$(dirname "$0")/common.sh"
 setup_bench
-busybox_rootfs
-
-export BERTH_ROOT="$work/berth-run-root" BERTH_RUNROOT="$work/berth-run-runroot"
-"$berth" images -q bb | grep -q . || "$berth" import "$work/busybox.tar" bb >/dev/null
-docker image inspect bb >/dev/null 2>&1 || docker import "$work/busybox.tar" bb >/dev/null
-podman="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --events-backend none --cgroup-manager cgroupfs"
-$podman image exists localhost/bb || $podman import "$work/busybox.tar" bb >/dev/null
+bb_everywhere run
 
 hyperfine --warmup 3 --runs 30 --export-markdown "$work/run.md" \
   -n "berth run --rm --network none" "$berth run --rm --network none bb true" \

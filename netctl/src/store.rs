@@ -72,6 +72,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
+/// `key` among `all`: by name, full ID or unique ID prefix.
+fn find_in(all: &[Network], key: &str) -> Result<Network> {
+    if let Some(n) = all.iter().find(|n| n.name == key || n.id == key) {
+        return Ok(n.clone());
+    }
+    let by_prefix: Vec<&Network> = all.iter().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
+    match by_prefix.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(Error::NotFound(key.to_string())),
+    }
+}
+
 fn random_id() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -122,15 +134,7 @@ impl Networks {
 
     /// By name, full ID or unique ID prefix, as Docker looks networks up.
     pub fn find(&self, key: &str) -> Result<Network> {
-        let all = self.list()?;
-        if let Some(n) = all.iter().find(|n| n.name == key || n.id == key) {
-            return Ok(n.clone());
-        }
-        let by_prefix: Vec<&Network> = all.iter().filter(|n| !key.is_empty() && n.id.starts_with(key)).collect();
-        match by_prefix.as_slice() {
-            [one] => Ok((*one).clone()),
-            _ => Err(Error::NotFound(key.to_string())),
-        }
+        find_in(&self.list()?, key)
     }
 
     /// Creates the network: its record, its bridge with the gateway address, its NAT rules.
@@ -204,7 +208,7 @@ impl Networks {
     }
 
     /// Gives the container an address on the network (the one asked for, or the next free)
-    /// and plugs its namespace into the bridge; returns the endpoint.
+    /// and plugs its namespace into the bridge; returns the network and the endpoint.
     pub fn attach(
         &self,
         key: &str,
@@ -213,10 +217,11 @@ impl Networks {
         ip: Option<&str>,
         aliases: &[String],
         publish: &[Request],
-    ) -> Result<Endpoint> {
+    ) -> Result<(Network, Endpoint)> {
         let (network, endpoint) = {
             let _guard = self.lock()?;
-            let mut network = self.find(key)?;
+            let all = self.list()?;
+            let mut network = find_in(&all, key)?;
             let subnet = network.subnet()?;
             let gateway: Ipv4Addr = network.gateway.parse().map_err(|_| Error::Invalid("bad gateway".into()))?;
             let used: Vec<Ipv4Addr> = network
@@ -241,14 +246,12 @@ impl Networks {
                 None => ipam::next_free(subnet, gateway, &used)?,
             };
             // Host ports are one namespace across every network of this state root.
-            let mut taken = Vec::new();
-            for other in self.list()? {
-                for (id, e) in &other.endpoints {
-                    if id != container_id {
-                        taken.extend(e.ports.iter().cloned());
-                    }
-                }
-            }
+            let taken: Vec<Mapping> = all
+                .iter()
+                .flat_map(|n| n.endpoints.iter())
+                .filter(|(id, _)| id.as_str() != container_id)
+                .flat_map(|(_, e)| e.ports.iter().cloned())
+                .collect();
             let ports = ports::allocate(publish, &taken)?;
             let endpoint = Endpoint {
                 container_name: container_name.to_string(),
@@ -269,7 +272,7 @@ impl Networks {
             let _ = self.detach(container_id);
             return Err(e);
         }
-        Ok(endpoint)
+        Ok((network, endpoint))
     }
 
     /// Unplugs the container from every network and frees its addresses (idempotent).

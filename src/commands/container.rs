@@ -60,10 +60,23 @@ struct NetworkedLauncher {
     config: Option<std::path::PathBuf>,
 }
 
-/// Whether the container is on a user network (not `none`, `host` or another container's).
+/// Whether a network mode names a user network (not `none`, `host` or another container's).
+fn is_user_network(mode: &str) -> bool {
+    !matches!(mode, "" | "none" | "host") && !mode.starts_with("container:")
+}
+
+/// The container's user network, if it is on one.
 fn user_network(record: &Record) -> Option<&str> {
     let mode = record.host_config.network_mode.as_str();
-    (!matches!(mode, "" | "none" | "host") && !mode.starts_with("container:")).then_some(mode)
+    is_user_network(mode).then_some(mode)
+}
+
+/// The container's network and its endpoint there, while it has one (user networks only: the
+/// network files are not read for the others).
+fn endpoint_of(store: &Store, record: &Record) -> Option<(netctl::Network, netctl::Endpoint)> {
+    let network = netctl::Networks::open(store.root()).ok()?.find(user_network(record)?).ok()?;
+    let endpoint = network.endpoints.get(&record.id)?.clone();
+    Some((network, endpoint))
 }
 
 impl Launcher for NetworkedLauncher {
@@ -75,7 +88,7 @@ impl Launcher for NetworkedLauncher {
     ) -> std::result::Result<monitor::Started, (i32, String)> {
         let Some(network) = user_network(record) else { return self.inner.start(record, rootfs, dir) };
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
-        let endpoint = networks
+        let (joined, endpoint) = networks
             .attach(
                 network,
                 &record.id,
@@ -85,7 +98,7 @@ impl Launcher for NetworkedLauncher {
                 &publish_requests(record),
             )
             .map_err(|e| (EXIT_BERTH, e.to_string()))?;
-        let gateway = networks.find(network).map(|n| n.gateway).unwrap_or_default();
+        let gateway = joined.gateway;
         // Names on the network resolve through berth's DNS server on the gateway.
         if let Err(e) = write_network_etc(dir, &gateway, &endpoint.ip, &record.config.hostname) {
             let _ = networks.detach(&record.id);
@@ -149,11 +162,7 @@ fn publish_requests(record: &Record) -> Vec<netctl::ports::Request> {
 
 /// The ports a container publishes now (from its network endpoint).
 fn published_ports(store: &Store, record: &Record) -> Vec<netctl::ports::Mapping> {
-    netctl::Networks::open(store.root())
-        .ok()
-        .and_then(|n| n.find(&record.host_config.network_mode).ok())
-        .and_then(|n| n.endpoints.get(&record.id).map(|e| e.ports.clone()))
-        .unwrap_or_default()
+    endpoint_of(store, record).map(|(_, e)| e.ports).unwrap_or_default()
 }
 
 fn host_ip_of(m: &netctl::ports::Mapping) -> &str {
@@ -182,7 +191,7 @@ fn write_network_etc(dir: &std::path::Path, gateway: &str, ip: &str, hostname: &
 /// `run`/`create --network NAME`: the network must exist (Docker's message otherwise).
 fn check_network(ctx: &Context, args: &RunArgs) -> Result<()> {
     let name = args.network.as_str();
-    if matches!(name, "none" | "host") || name.starts_with("container:") {
+    if !is_user_network(name) {
         if args.ip.is_some() {
             bail!("user specified IP address is supported on user defined networks only");
         }
@@ -805,18 +814,15 @@ pub fn container_json(store: &Store, id: &str) -> Result<Value> {
 /// Docker's `NetworkSettings`, with the address the container holds on a user network.
 fn network_settings(store: &Store, record: &Record) -> Value {
     let mode = record.host_config.network_mode.clone();
-    let found = netctl::Networks::open(store.root()).ok().and_then(|n| n.find(&mode).ok());
-    let (ip, gateway, prefix, id) = match found.as_ref().and_then(|n| n.endpoints.get(&record.id).map(|e| (n, e))) {
-        Some((n, e)) => (
-            e.ip.clone(),
-            n.gateway.clone(),
-            n.subnet.split('/').nth(1).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0),
-            n.id.clone(),
-        ),
-        None => (String::new(), String::new(), 0, found.map(|n| n.id).unwrap_or_default()),
+    let (ip, gateway, prefix, id, mappings) = match endpoint_of(store, record) {
+        Some((n, e)) => {
+            let prefix = n.subnet.split('/').nth(1).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+            (e.ip, n.gateway, prefix, n.id, e.ports)
+        }
+        None => (String::new(), String::new(), 0, String::new(), Vec::new()),
     };
     let mut ports = serde_json::Map::new();
-    for m in published_ports(store, record) {
+    for m in mappings {
         let entry = ports.entry(format!("{}/{}", m.container_port, m.protocol)).or_insert_with(|| json!([]));
         if let Some(list) = entry.as_array_mut() {
             list.push(json!({"HostIp": host_ip_of(&m), "HostPort": m.host_port.to_string()}));

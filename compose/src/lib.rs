@@ -9,6 +9,8 @@
 //! # Ok::<(), compose::LoadError>(())
 //! ```
 
+#[cfg(feature = "runtime")]
+pub mod convert;
 pub mod de;
 pub mod dotenv;
 pub mod emit;
@@ -18,11 +20,13 @@ pub mod graph;
 pub mod hash;
 mod include;
 pub mod interpolate;
+pub mod labels;
 mod loader;
 pub mod merge;
 pub mod model;
 pub mod normalize;
 pub mod paths;
+pub mod plan;
 pub mod ports;
 pub mod profiles;
 pub mod project;

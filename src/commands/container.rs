@@ -41,7 +41,7 @@ impl std::fmt::Display for ExitError {
 
 impl std::error::Error for ExitError {}
 
-fn launcher(ctx: &Context) -> Box<dyn Launcher> {
+pub(crate) fn launcher(ctx: &Context) -> Box<dyn Launcher> {
     Box::new(NetworkedLauncher {
         inner: engine::container::launch::RuntimeLauncher::new(&ctx.root, &ctx.runroot),
         root: ctx.root.clone(),
@@ -161,11 +161,11 @@ fn publish_requests(record: &Record) -> Vec<netctl::ports::Request> {
 }
 
 /// The ports a container publishes now (from its network endpoint).
-fn published_ports(store: &Store, record: &Record) -> Vec<netctl::ports::Mapping> {
+pub(crate) fn published_ports(store: &Store, record: &Record) -> Vec<netctl::ports::Mapping> {
     endpoint_of(store, record).map(|(_, e)| e.ports).unwrap_or_default()
 }
 
-fn host_ip_of(m: &netctl::ports::Mapping) -> &str {
+pub(crate) fn host_ip_of(m: &netctl::ports::Mapping) -> &str {
     if m.host_ip.is_empty() {
         "0.0.0.0"
     } else {
@@ -264,7 +264,7 @@ fn read_report(report: &mut io::BufReader<std::fs::File>, until: &str) -> Result
     }
 }
 
-fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<()> {
+pub(crate) fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<()> {
     let state = store.observed_state(id)?;
     if matches!(state.status, Status::Running | Status::Paused | Status::Restarting) {
         return Ok(());
@@ -276,7 +276,7 @@ fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<()> {
 
 /// Attaches to a container whose monitor waits for us, streams until it exits; returns its
 /// exit status.
-fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool, detach_keys: &str) -> Result<i32> {
+pub(crate) fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool, detach_keys: &str) -> Result<i32> {
     let keys = tty::parse_detach_keys(detach_keys)?;
     store.clear_stopped(id);
     let (mut monitor, mut report) = spawn_monitor(ctx, id, true)?;
@@ -443,7 +443,7 @@ fn each(store: &Store, names: &[String], what: &str, mut f: impl FnMut(&str) -> 
     Ok(0)
 }
 
-fn stop_timeout(store: &Store, id: &str, flag: Option<i64>) -> i64 {
+pub(crate) fn stop_timeout(store: &Store, id: &str, flag: Option<i64>) -> i64 {
     flag.or_else(|| store.container(id).ok().and_then(|r| r.config.stop_timeout)).unwrap_or(10)
 }
 
@@ -558,7 +558,7 @@ pub fn attach(ctx: &Context, args: AttachArgs) -> Result<i32> {
     Ok(code)
 }
 
-fn status_text(state: &State) -> String {
+pub(crate) fn status_text(state: &State) -> String {
     let ago = |t: &str| parse_time(t).map(human_since).unwrap_or_default();
     match state.status {
         Status::Created => "Created".into(),
@@ -582,7 +582,7 @@ fn status_text(state: &State) -> String {
     }
 }
 
-fn command_text(record: &Record, no_trunc: bool) -> String {
+pub(crate) fn command_text(record: &Record, no_trunc: bool) -> String {
     let full: Vec<&str> = std::iter::once(record.path.as_str()).chain(record.args.iter().map(String::as_str)).collect();
     let full = full.join(" ");
     let shown =
@@ -696,7 +696,7 @@ pub fn ps(ctx: &Context, args: PsArgs) -> Result<i32> {
 }
 
 /// `--since`/`--until`: RFC 3339, a Unix time, or a duration back from now (`42m`).
-fn parse_log_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+pub(crate) fn parse_log_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     if let Some(t) = parse_time(s) {
         return Ok(t);
     }

@@ -89,7 +89,7 @@ pub fn parse_restart(s: &str) -> Result<RestartPolicy> {
 }
 
 /// `-v SRC:DST[:OPTS]`, `-v NAME:DST`, `-v DST` (anonymous volume).
-fn parse_volume(s: &str) -> Result<MountSpec> {
+pub(crate) fn parse_volume(s: &str) -> Result<MountSpec> {
     let parts: Vec<&str> = s.split(':').collect();
     let (source, target, opts) = match parts.as_slice() {
         [target] => ("", *target, ""),
@@ -324,7 +324,8 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
         image: args.image.clone(),
         name: args.name.clone(),
         cmd: args.command.clone(),
-        entrypoint: args.entrypoint.clone(),
+        // `--entrypoint ""` clears the image's entrypoint.
+        entrypoint: args.entrypoint.as_ref().map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] }),
         env,
         workdir: args.workdir.clone(),
         user: args.user.clone(),

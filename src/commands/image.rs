@@ -310,7 +310,7 @@ pub fn prune(ctx: &Context, args: ImagePruneArgs) -> Result<i32> {
 }
 
 /// Asks `y/N` on the terminal, as Docker's prune commands do without `-f`.
-pub(super) fn confirm(warning: &str) -> Result<bool> {
+pub(crate) fn confirm(warning: &str) -> Result<bool> {
     printer::out(&format!("{warning}\nAre you sure you want to continue? [y/N] "));
     let mut answer = String::new();
     io::stdin().read_line(&mut answer)?;

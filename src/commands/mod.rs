@@ -2,9 +2,9 @@
 //! `Error: ...` on stderr and exit status 125 (berth's own failure), as `docker run` does.
 
 pub mod compose;
-mod container;
-mod container_opts;
-mod image;
+pub(crate) mod container;
+pub(crate) mod container_opts;
+pub(crate) mod image;
 mod network;
 mod system;
 mod tty;
@@ -70,7 +70,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::System(SystemCommand::Check(a)) => system::check(&ctx, a),
         Command::System(SystemCommand::Df(a)) => system::df(&ctx, a),
         Command::System(SystemCommand::Prune(a)) => system::prune(&ctx, a),
-        Command::Compose(a) => compose::run(a),
+        Command::Compose(a) => compose::run(&ctx, a),
         Command::Monitor(a) => container::monitor(&ctx, a),
         Command::Dns => network::dns(&ctx),
         Command::Network(NetworkCommand::Create(a)) => network::create(&ctx, a),

@@ -18,8 +18,9 @@ pub struct CreateOptions {
     pub name: Option<String>,
     /// Arguments after the image name.
     pub cmd: Vec<String>,
-    /// `--entrypoint`: `Some("")` clears the image's.
-    pub entrypoint: Option<String>,
+    /// `--entrypoint` (one word) or compose's `entrypoint` (a list): `Some([])` clears the
+    /// image's.
+    pub entrypoint: Option<Vec<String>>,
     /// `KEY=VALUE` entries, in order (`--env-file` lines first, then `-e`).
     pub env: Vec<String>,
     pub workdir: Option<String>,
@@ -64,8 +65,7 @@ impl Store {
 
         // Docker: a new entrypoint drops the image's CMD; arguments replace CMD.
         let entrypoint = match &options.entrypoint {
-            Some(e) if e.is_empty() => Vec::new(),
-            Some(e) => vec![e.clone()],
+            Some(e) => e.clone(),
             None => image.entrypoint.clone().unwrap_or_default(),
         };
         let cmd = if !options.cmd.is_empty() {

@@ -191,6 +191,11 @@ impl Status {
             Status::Dead => "dead",
         }
     }
+
+    /// Whether PID 1 is (or is about to be) there: running, paused or restarting.
+    pub fn is_running(self) -> bool {
+        matches!(self, Status::Running | Status::Paused | Status::Restarting)
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -164,6 +164,18 @@ impl Store {
         }
         Ok(state)
     }
+
+    /// The observed state, or `None` while PID 1 is gone but its monitor has not yet recorded
+    /// the exit (so the exit code would still read 0).
+    pub fn settled_state(&self, id: &str) -> Result<Option<State>> {
+        let recorded = self.read_state(id)?;
+        let state = self.observed_state(id)?;
+        let in_flight = !state.status.is_running()
+            && recorded.status.is_running()
+            && recorded.monitor_pid != 0
+            && process_alive(recorded.monitor_pid, 0);
+        Ok((!in_flight).then_some(state))
+    }
 }
 
 /// Whether `pid` is alive and (when `start` is given) is still the same process.

@@ -2,10 +2,20 @@
 //! crate's; this only turns flags into `LoadOptions` and prints.
 
 mod config;
+mod converge;
+mod down;
+mod lifecycle;
+mod logs;
+mod project;
+mod ps;
+mod run;
+mod up;
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+
+use super::Context;
 
 #[derive(Args, Debug)]
 pub struct ComposeArgs {
@@ -32,13 +42,66 @@ pub struct ComposeArgs {
 pub enum ComposeCommand {
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
+    /// Create and start containers
+    Up(up::UpArgs),
+    /// Stop and remove containers, networks
+    Down(down::DownArgs),
+    /// Creates containers for a service
+    Create(up::CreateArgs),
+    /// List containers
+    Ps(ps::PsArgs),
+    /// List running compose projects
+    Ls(ps::LsArgs),
+    /// View output from containers
+    Logs(logs::LogsArgs),
+    /// Start services
+    Start(lifecycle::ServicesArgs),
+    /// Stop services
+    Stop(lifecycle::StopArgs),
+    /// Restart service containers
+    Restart(lifecycle::StopArgs),
+    /// Force stop service containers
+    Kill(lifecycle::KillArgs),
+    /// Pause services
+    Pause(lifecycle::ServicesArgs),
+    /// Unpause services
+    Unpause(lifecycle::ServicesArgs),
+    /// Removes stopped service containers
+    Rm(lifecycle::RmArgs),
+    /// Run a one-off command on a service
+    Run(run::RunArgs),
+    /// Execute a command in a running container
+    Exec(run::ExecArgs),
 }
 
-/// Runs a compose subcommand; the result is the exit code. Compose errors are printed here as
-/// one line and give 1, as Docker Compose's do.
-pub fn run(args: ComposeArgs) -> anyhow::Result<i32> {
-    match &args.command {
+/// Runs a compose subcommand; the result is the exit code. Compose errors are printed where
+/// they happen, as one line, and give 1, as Docker Compose's do.
+pub fn run(ctx: &Context, args: ComposeArgs) -> anyhow::Result<i32> {
+    let result = match &args.command {
         ComposeCommand::Config(c) => config::run(&args, c),
+        ComposeCommand::Up(c) => up::run(ctx, &args, c),
+        ComposeCommand::Down(c) => down::run(ctx, &args, c),
+        ComposeCommand::Create(c) => up::create(ctx, &args, c),
+        ComposeCommand::Ps(c) => ps::run(ctx, &args, c),
+        ComposeCommand::Ls(c) => ps::ls(ctx, c),
+        ComposeCommand::Logs(c) => logs::run(ctx, &args, c),
+        ComposeCommand::Start(c) => lifecycle::start(ctx, &args, c),
+        ComposeCommand::Stop(c) => lifecycle::stop(ctx, &args, c),
+        ComposeCommand::Restart(c) => lifecycle::restart(ctx, &args, c),
+        ComposeCommand::Kill(c) => lifecycle::kill(ctx, &args, c),
+        ComposeCommand::Pause(c) => lifecycle::pause(ctx, &args, c, true),
+        ComposeCommand::Unpause(c) => lifecycle::pause(ctx, &args, c, false),
+        ComposeCommand::Rm(c) => lifecycle::rm(ctx, &args, c),
+        ComposeCommand::Run(c) => run::run(ctx, &args, c),
+        ComposeCommand::Exec(c) => run::exec(ctx, &args, c),
+    };
+    match result {
+        Err(e) if e.downcast_ref::<project::Reported>().is_some() => Ok(1),
+        Err(e) => {
+            eprintln!("Error: {}", super::error_text(&e));
+            Ok(1)
+        }
+        ok => ok,
     }
 }
 

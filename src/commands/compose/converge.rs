@@ -1,0 +1,409 @@
+//! Bringing a project to what its files say (`up`, `create`, `run`'s dependencies): networks
+//! and volumes first, then each service's plan (compose::plan), services in parallel, each
+//! waiting only for its own dependencies' conditions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use compose::convert;
+use compose::labels;
+use compose::plan::{self, Action, Desired, Observed};
+use compose::{Project, Service};
+use engine::container::model::Status;
+use engine::Store;
+
+use super::project::{event, members, Member};
+use crate::commands::container::{launcher, start_detached, stop_timeout};
+use crate::commands::Context;
+
+#[derive(Default, Clone)]
+pub struct Options {
+    /// Services named on the command line (empty: all).
+    pub services: Vec<String>,
+    pub no_deps: bool,
+    pub force_recreate: bool,
+    pub no_recreate: bool,
+    pub no_start: bool,
+    pub remove_orphans: bool,
+    /// `--scale SERVICE=N`.
+    pub scale: BTreeMap<String, u32>,
+    /// `-t`: seconds to wait when stopping containers that are replaced.
+    pub timeout: Option<i64>,
+}
+
+/// How a service's turn ended.
+#[derive(Clone)]
+enum Outcome {
+    /// Its containers exist (and run, unless `--no-start`); `recreated` when any was replaced.
+    Done {
+        recreated: bool,
+    },
+    Failed(String),
+}
+
+/// The services `up` acts on: those named and, unless `--no-deps`, everything they need.
+pub fn selection(project: &Project, named: &[String], no_deps: bool) -> BTreeSet<String> {
+    let graph = compose::graph::Graph::of(project);
+    let mut out: BTreeSet<String> =
+        if named.is_empty() { project.services.keys().cloned().collect() } else { named.iter().cloned().collect() };
+    if !no_deps {
+        let mut todo: Vec<String> = out.iter().cloned().collect();
+        while let Some(s) = todo.pop() {
+            for d in graph.deps.get(&s).into_iter().flatten() {
+                if out.insert(d.clone()) {
+                    todo.push(d.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn replicas(svc: &Service, name: &str, opts: &Options) -> u32 {
+    if let Some(n) = opts.scale.get(name) {
+        return *n;
+    }
+    svc.deploy.as_ref().and_then(|d| d.replicas).or(svc.scale).unwrap_or(1)
+}
+
+/// Makes the project's networks (those not yet there) and checks the external ones.
+pub fn ensure_networks(ctx: &Context, project: &Project) -> Result<()> {
+    let networks = netctl::Networks::open(&ctx.root)?;
+    for key in convert::used_networks(project) {
+        let name = labels::network_name(project, &key);
+        let declared = project.networks.get(&key);
+        if matches!(key.as_str(), "host" | "none") {
+            continue;
+        }
+        if networks.find(&name).is_ok() {
+            continue;
+        }
+        if declared.is_some_and(|n| n.external) {
+            bail!("network {name} declared as external, but could not be found");
+        }
+        if declared.and_then(|n| n.driver.as_deref()).is_some_and(|d| d != "bridge") {
+            bail!("network {key}: only the bridge driver is supported");
+        }
+        event("Network", &name, "Creating");
+        networks.create(&convert::network_options(project, &key))?;
+        event("Network", &name, "Created");
+    }
+    Ok(())
+}
+
+/// Makes the project's named volumes and checks the external ones.
+pub fn ensure_volumes(store: &mut Store, project: &Project) -> Result<()> {
+    for key in convert::used_volumes(project) {
+        let name = labels::volume_name(project, &key);
+        let declared = project.volumes.get(&key);
+        if store.volume(&name)?.is_some() {
+            continue;
+        }
+        if declared.is_some_and(|v| v.external) {
+            bail!("external volume \"{name}\" not found");
+        }
+        let own = declared.map(|v| v.labels.clone()).unwrap_or_default();
+        event("Volume", &name, "Creating");
+        store.create_volume(Some(&name), &labels::resource_labels(project, labels::VOLUME, &key, &own))?;
+        event("Volume", &name, "Created");
+    }
+    Ok(())
+}
+
+/// The image ID a service runs, which must be in the store.
+pub fn service_image(store: &Store, project: &Project, name: &str, svc: &Service) -> Result<String> {
+    let image = labels::image_name(&project.name, name, svc);
+    match store.resolve_image(&image) {
+        Ok(id) => Ok(id.to_string()),
+        Err(_) if svc.build.is_some() => {
+            bail!("service {name:?}: image {image:?} has not been built (berth cannot build images yet)")
+        }
+        Err(_) => bail!("service {name:?}: no such image: {image} (berth cannot pull images yet)"),
+    }
+}
+
+/// Where a project keeps the files it writes (secrets and configs given inline).
+fn files_dir(ctx: &Context, project: &Project) -> std::path::PathBuf {
+    ctx.root.join("compose").join(&project.name)
+}
+
+/// Creates container `number` of the service.
+fn create(
+    ctx: &Context,
+    store: &mut Store,
+    project: &Project,
+    name: &str,
+    number: u32,
+    image_id: &str,
+) -> Result<String> {
+    let svc = &project.services[name];
+    let container = labels::container_name(&project.name, name, svc, number);
+    let files = files_dir(ctx, project);
+    let options = convert::create_options(&convert::Container {
+        project,
+        service: name,
+        svc,
+        number,
+        name: container.clone(),
+        oneoff: false,
+        image_id: image_id.to_string(),
+        files_dir: &files,
+    })
+    .map_err(|e| anyhow!(e))?;
+    Ok(store.create_container(&options)?.id)
+}
+
+/// Stops and removes a container, with Compose's progress lines.
+pub fn remove(ctx: &Context, store: &mut Store, member: &Member, timeout: Option<i64>, volumes: bool) -> Result<()> {
+    let name = &member.record.name;
+    let mut launcher = launcher(ctx);
+    if member.running() {
+        event("Container", name, "Stopping");
+        store.stop_container(&member.record.id, stop_timeout(store, &member.record.id, timeout), launcher.as_mut())?;
+        event("Container", name, "Stopped");
+    }
+    event("Container", name, "Removing");
+    store.remove_container(&member.record.id, true, volumes, launcher.as_mut())?;
+    event("Container", name, "Removed");
+    Ok(())
+}
+
+/// Waits until `dep`'s containers meet `condition`.
+fn wait_condition(store: &Store, project: &Project, dep: &str, condition: &str) -> Result<()> {
+    if condition == "service_started" {
+        return Ok(());
+    }
+    for m in members(store, &project.name)?.into_iter().filter(|m| m.service() == dep && !m.oneoff()) {
+        let name = m.record.name.clone();
+        event("Container", &name, "Waiting");
+        loop {
+            let Some(state) = store.settled_state(&m.record.id)? else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            match condition {
+                "service_healthy" => {
+                    let Some(health) = &state.health else {
+                        bail!("dependency failed to start: container {name} has no healthcheck configured");
+                    };
+                    match health.status.as_str() {
+                        "healthy" => {
+                            event("Container", &name, "Healthy");
+                            break;
+                        }
+                        "unhealthy" => bail!("dependency failed to start: container {name} is unhealthy"),
+                        _ if state.status == Status::Exited => {
+                            bail!("dependency failed to start: container {name} exited ({})", state.exit_code)
+                        }
+                        _ => {}
+                    }
+                }
+                "service_completed_successfully" => {
+                    if matches!(state.status, Status::Exited | Status::Dead) {
+                        if state.exit_code != 0 {
+                            bail!("service {dep:?} didn't complete successfully: exit {}", state.exit_code);
+                        }
+                        event("Container", &name, "Exited");
+                        break;
+                    }
+                }
+                other => bail!("unknown depends_on condition {other:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}
+
+/// One service's turn: its plan, carried out. Returns whether a container was replaced.
+#[allow(clippy::too_many_arguments)]
+fn converge_service(
+    ctx: &Context,
+    project: &Project,
+    name: &str,
+    image_id: &str,
+    observed: &[Member],
+    opts: &Options,
+    restart_for_deps: bool,
+) -> Result<bool> {
+    let mut store = ctx.store()?;
+    let svc = &project.services[name];
+    let hash = compose::hash::service_hash(svc);
+    let current: Vec<Observed> = observed
+        .iter()
+        .map(|m| Observed {
+            id: m.record.id.clone(),
+            number: m.number(),
+            hash: m.record.config.labels.get(labels::CONFIG_HASH).cloned().unwrap_or_default(),
+            image: m.record.image.to_string(),
+            running: m.running(),
+        })
+        .collect();
+    let desired = Desired {
+        hash: &hash,
+        image: image_id,
+        replicas: replicas(svc, name, opts),
+        force_recreate: opts.force_recreate,
+        no_recreate: opts.no_recreate,
+    };
+    let mut recreated = false;
+    let mut to_start = Vec::new();
+    for action in plan::plan(desired, &current) {
+        match action {
+            Action::Keep { id } => {
+                let m = observed.iter().find(|m| m.record.id == id).expect("planned from observed");
+                if restart_for_deps && !opts.no_start {
+                    event("Container", &m.record.name, "Restarting");
+                    store.stop_container(&id, stop_timeout(&store, &id, opts.timeout), launcher(ctx).as_mut())?;
+                    to_start.push((id, m.record.name.clone()));
+                } else {
+                    event("Container", &m.record.name, "Running");
+                }
+            }
+            Action::Start { id } => {
+                let m = observed.iter().find(|m| m.record.id == id).expect("planned from observed");
+                to_start.push((id, m.record.name.clone()));
+            }
+            Action::Remove { id } => {
+                let m = observed.iter().find(|m| m.record.id == id).expect("planned from observed");
+                remove(ctx, &mut store, m, opts.timeout, false)?;
+            }
+            Action::Create { number } => {
+                let container = labels::container_name(&project.name, name, svc, number);
+                event("Container", &container, "Creating");
+                let id = create(ctx, &mut store, project, name, number, image_id)?;
+                event("Container", &container, "Created");
+                to_start.push((id, container));
+            }
+            Action::Recreate { id, number } => {
+                let old = observed.iter().find(|m| m.record.id == id).expect("planned from observed");
+                let container = old.record.name.clone();
+                event("Container", &container, "Recreate");
+                let mut launcher = launcher(ctx);
+                if old.running() {
+                    store.stop_container(&id, stop_timeout(&store, &id, opts.timeout), launcher.as_mut())?;
+                }
+                // The old one steps aside under Compose's temporary name, so the new one can take
+                // the name; it goes once the new one exists.
+                store.rename_container(&id, &format!("{}_{container}", &id[..12]))?;
+                let new = create(ctx, &mut store, project, name, number, image_id);
+                match new {
+                    Ok(new) => {
+                        store.remove_container(&id, true, false, launcher.as_mut())?;
+                        event("Container", &container, "Recreated");
+                        to_start.push((new, container));
+                        recreated = true;
+                    }
+                    Err(e) => {
+                        let _ = store.rename_container(&id, &container);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+    if !opts.no_start {
+        for (id, container) in to_start {
+            event("Container", &container, "Starting");
+            start_detached(ctx, &store, &id)
+                .map_err(|e| anyhow!("{container}: {}", crate::commands::error_text(&e)))?;
+            event("Container", &container, "Started");
+        }
+    }
+    Ok(recreated)
+}
+
+/// Converges the selected services; returns them. Errors name the service and why.
+pub fn converge(ctx: &Context, project: &Project, opts: &Options) -> Result<BTreeSet<String>> {
+    super::project::check_services(project, &opts.services)?;
+    let selected = selection(project, &opts.services, opts.no_deps);
+    let mut store = ctx.store()?;
+    let mut images = BTreeMap::new();
+    for name in &selected {
+        images.insert(name.clone(), service_image(&store, project, name, &project.services[name])?);
+    }
+    ensure_networks(ctx, project)?;
+    ensure_volumes(&mut store, project)?;
+
+    let all = members(&store, &project.name)?;
+    let mut by_service: BTreeMap<String, Vec<Member>> = BTreeMap::new();
+    let mut orphans = Vec::new();
+    for m in all.into_iter().filter(|m| !m.oneoff()) {
+        if project.services.contains_key(m.service()) {
+            by_service.entry(m.service().to_string()).or_default().push(m);
+        } else {
+            orphans.push(m);
+        }
+    }
+    if !orphans.is_empty() {
+        if opts.remove_orphans {
+            for m in &orphans {
+                remove(ctx, &mut store, m, opts.timeout, false)?;
+            }
+        } else {
+            let names: Vec<&str> = orphans.iter().map(|m| m.record.name.as_str()).collect();
+            eprintln!(
+                "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+                names.join(" ")
+            );
+        }
+    }
+    drop(store);
+
+    let graph = compose::graph::Graph::of(project);
+    let outcomes: Mutex<BTreeMap<String, Outcome>> = Mutex::new(BTreeMap::new());
+    let changed = Condvar::new();
+    let wait_for = |dep: &str| -> Outcome {
+        let mut done = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(o) = done.get(dep) {
+                return o.clone();
+            }
+            done = changed.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    };
+    std::thread::scope(|scope| {
+        for name in &selected {
+            let (graph, outcomes, changed, wait_for, images, by_service) =
+                (&graph, &outcomes, &changed, &wait_for, &images, &by_service);
+            let selected = &selected;
+            scope.spawn(move || {
+                let run = || -> Result<bool> {
+                    let svc = &project.services[name];
+                    let mut restart = false;
+                    for dep in graph.deps.get(name).into_iter().flatten().filter(|d| selected.contains(*d)) {
+                        match wait_for(dep) {
+                            Outcome::Failed(_) => bail!("dependency {dep:?} of service {name:?} failed to start"),
+                            Outcome::Done { recreated } => {
+                                let d = svc.depends_on.get(dep);
+                                restart |= recreated && d.is_some_and(|d| d.restart);
+                                if !opts.no_start {
+                                    let condition = d.map_or("service_started", |d| d.condition.as_str());
+                                    wait_condition(&ctx.store()?, project, dep, condition)?;
+                                }
+                            }
+                        }
+                    }
+                    let observed = by_service.get(name).map(Vec::as_slice).unwrap_or_default();
+                    converge_service(ctx, project, name, &images[name], observed, opts, restart)
+                };
+                let outcome = match run() {
+                    Ok(recreated) => Outcome::Done { recreated },
+                    Err(e) => Outcome::Failed(crate::commands::error_text(&e)),
+                };
+                outcomes.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone(), outcome);
+                changed.notify_all();
+            });
+        }
+    });
+    // The first failure in dependency order is the one to report (the others follow from it).
+    let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+    for name in graph.order().map_err(|e| anyhow!(e.to_string()))? {
+        if let Some(Outcome::Failed(why)) = outcomes.get(&name) {
+            bail!("{why}");
+        }
+    }
+    Ok(selected)
+}

@@ -250,6 +250,7 @@ pub fn create_options(c: &Container) -> Result<CreateOptions, String> {
         shm_size: svc.shm_size.map_or(0, |b| b.0),
         mounts: mounts(c)?,
         port_bindings,
+        extra_hosts: svc.extra_hosts.clone(),
         ..Default::default()
     };
     Ok(CreateOptions {

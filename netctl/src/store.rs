@@ -68,6 +68,17 @@ pub struct Networks {
 /// The exclusive lock, held while it lives.
 struct Guard(#[allow(dead_code)] File);
 
+/// The host-wide lock over subnet choice (the kernel's routes are shared by every state root).
+const HOST_LOCK: &str = "/run/berth-networks.lock";
+
+fn host_lock() -> Result<Guard> {
+    let path = Path::new(HOST_LOCK);
+    let file = File::options().create(true).truncate(false).write(true).open(path).map_err(io(path))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| Error::Io { path: path.to_path_buf(), source: e.into() })?;
+    Ok(Guard(file))
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
@@ -141,6 +152,9 @@ impl Networks {
     /// Nothing is left behind when a step fails.
     pub fn create(&self, options: &CreateOptions) -> Result<Network> {
         let _guard = self.lock()?;
+        // Subnets are picked against the host's routes: two state roots creating networks at
+        // once must not both pick the one that is free until the other's bridge is up.
+        let _host_guard = host_lock()?;
         let existing = self.list()?;
         if existing.iter().any(|n| n.name == options.name) {
             return Err(Error::Exists(options.name.clone()));

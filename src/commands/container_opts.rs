@@ -318,6 +318,7 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
         shm_size: args.shm_size.as_deref().map(parse_bytes).transpose()?.unwrap_or(0),
         binds: args.volumes.clone(),
         mounts,
+        extra_hosts: args.add_host.clone(),
         ..Default::default()
     };
     Ok(CreateOptions {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -55,6 +56,20 @@ impl Env {
             .env("BERTH_CONFIG", self.dir.path().join("daemon.json"))
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// `berth compose ARGS` in the project directory `dir`, whatever the exit code.
+    pub fn compose(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut full = vec!["compose"];
+        full.extend_from_slice(args);
+        Run::from(self.cmd(&full).current_dir(dir).output().expect("run berth compose"))
+    }
+
+    /// Like `compose`, failing the test on a non-zero exit.
+    pub fn compose_ok(&self, dir: &Path, args: &[&str]) -> Run {
+        let run = self.compose(dir, args);
+        assert_eq!(run.code, 0, "compose {args:?} failed:\n{}{}", run.stdout, run.stderr);
+        run
     }
 
     /// Runs berth and returns what it did, whatever the exit code.
@@ -161,4 +176,58 @@ pub fn require(tool: &str) {
         .status()
         .is_ok_and(|s| s.success());
     assert!(found, "{tool} is not installed: run scripts/setup.sh");
+}
+
+/// A host port nobody uses now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An HTTP GET from the host, with timeouts; the body.
+pub fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+        })();
+        match attempt {
+            Ok(body) if !body.is_empty() => return body,
+            other => assert!(Instant::now() < deadline, "GET {addr}: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The kernel objects a network or container of this test would leave: its bridge, veths,
+/// network namespaces, and berth's rules.
+pub fn leftovers(network_id: &str, container_ids: &[&str]) -> Vec<String> {
+    let mut left = Vec::new();
+    let links = sh("ip -o link show");
+    let bridge = format!("br-{}", &network_id[..12]);
+    if links.contains(&bridge) {
+        left.push(bridge.clone());
+    }
+    let namespaces = sh("ip netns list");
+    for id in container_ids {
+        if links.contains(&format!("vb{}", &id[..12])) {
+            left.push(format!("veth of {id}"));
+        }
+        if namespaces.contains(&format!("berth-{}", &id[..12])) {
+            left.push(format!("netns of {id}"));
+        }
+    }
+    let rules = sh("nft list ruleset");
+    if rules.contains(&format!("berth:{network_id}")) {
+        left.push("nft rules".into());
+    }
+    if sh("iptables -S FORWARD 2>/dev/null || true").contains(&bridge) {
+        left.push("iptables rules".into());
+    }
+    left
 }

@@ -2,6 +2,7 @@
 
 mod common;
 mod compose_config;
+mod compose_up;
 mod containers;
 mod images;
 mod lifecycle;

@@ -4,40 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{sh, Env};
+use crate::common::{free_port, http_get, leftovers, sh, Env};
 
 fn env_with_busybox() -> Env {
     let env = Env::new();
     env.busybox("bb");
     env
-}
-
-/// The kernel objects a network or container of this test would leave: its bridge, veths,
-/// network namespaces, and berth's rules.
-fn leftovers(network_id: &str, container_ids: &[&str]) -> Vec<String> {
-    let mut left = Vec::new();
-    let links = sh("ip -o link show");
-    let bridge = format!("br-{}", &network_id[..12]);
-    if links.contains(&bridge) {
-        left.push(bridge.clone());
-    }
-    let namespaces = sh("ip netns list");
-    for id in container_ids {
-        if links.contains(&format!("vb{}", &id[..12])) {
-            left.push(format!("veth of {id}"));
-        }
-        if namespaces.contains(&format!("berth-{}", &id[..12])) {
-            left.push(format!("netns of {id}"));
-        }
-    }
-    let rules = sh("nft list ruleset");
-    if rules.contains(&format!("berth:{network_id}")) {
-        left.push("nft rules".into());
-    }
-    if sh("iptables -S FORWARD 2>/dev/null || true").contains(&bridge) {
-        left.push("iptables rules".into());
-    }
-    left
 }
 
 #[test]
@@ -170,32 +142,6 @@ fn internal_networks_have_no_route_out_and_prune_removes_unused_ones() {
     assert_eq!(env.ok(&["network", "prune", "-f"]).stdout, format!("Deleted Networks:\n{name}\n"));
     assert_eq!(env.ok(&["network", "ls", "-q"]).stdout, "");
     assert_eq!(leftovers(&id, &[&c]), Vec::<String>::new());
-}
-
-/// A host port nobody uses now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An HTTP GET from the host, with timeouts; the body.
-fn http_get(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut s = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-            let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
-        })();
-        match attempt {
-            Ok(body) if !body.is_empty() => return body,
-            other => assert!(Instant::now() < deadline, "GET {addr}: {other:?}"),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -14,7 +14,13 @@ pub fn write_etc_files(store: &Store, record: &Record) -> Result<()> {
     let dir = store.container_dir(&record.id);
     let hostname = &record.config.hostname;
     fs::write(dir.join("hostname"), format!("{hostname}\n")).at(dir.join("hostname"))?;
-    fs::write(dir.join("hosts"), HOSTS).at(dir.join("hosts"))?;
+    let mut hosts = HOSTS.to_string();
+    for entry in &record.host_config.extra_hosts {
+        // `name:ip` (Docker's form) or `name=ip` (Compose's); an IPv6 address has colons too.
+        let (name, ip) = entry.split_once('=').or_else(|| entry.split_once(':')).unwrap_or((entry, ""));
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    fs::write(dir.join("hosts"), hosts).at(dir.join("hosts"))?;
     fs::write(dir.join("resolv.conf"), resolv_conf(&fs::read_to_string("/etc/resolv.conf").unwrap_or_default()))
         .at(dir.join("resolv.conf"))
 }

@@ -167,8 +167,10 @@ impl Store {
             }
             self.mark_stopped(id);
             send(state.pid, 9)?;
-            self.wait_stopped(id, Duration::from_secs(10))?;
         }
+        // Also when PID 1 has just exited: its monitor may still be writing the container's
+        // files, which must not be removed under it.
+        self.wait_stopped(id, Duration::from_secs(10))?;
         self.cleanup_after_exit(id, launcher)?;
         let anonymous: Vec<String> = match self.container(id) {
             Ok(record) if volumes => record

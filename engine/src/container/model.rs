@@ -124,6 +124,8 @@ pub struct HostConfig {
     pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
     /// `-P`: every exposed port on a random host port.
     pub publish_all_ports: bool,
+    /// `--add-host`: `name:ip` lines for /etc/hosts.
+    pub extra_hosts: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -28,27 +28,36 @@ pub struct DownArgs {
     pub services: Vec<String>,
 }
 
-/// The order to stop services in: dependents before what they depend on.
+/// The containers in groups to stop one after the other: a service's containers come after
+/// every service that depends on it (its level is the longest chain of dependents above it);
+/// each group's containers can go in parallel. Containers of services the file does not name
+/// go first.
 pub fn stop_order(project: Option<&compose::Project>, containers: Vec<Member>) -> Vec<Vec<Member>> {
-    let order: Vec<String> = project
-        .and_then(|p| compose::graph::Graph::of(p).order().ok())
-        .map(|mut o| {
-            o.reverse();
-            o
-        })
-        .unwrap_or_default();
-    let mut groups: Vec<Vec<Member>> = Vec::new();
-    let mut rest = containers;
-    for service in &order {
-        let (now, later): (Vec<Member>, Vec<Member>) = rest.into_iter().partition(|m| m.service() == service);
-        if !now.is_empty() {
-            groups.push(now);
+    let graph = project.map(compose::graph::Graph::of);
+    let mut levels: std::collections::BTreeMap<String, usize> = Default::default();
+    if let Some(order) = graph.as_ref().and_then(|g| g.order().ok()) {
+        // Reverse order: every dependent is placed before what it depends on.
+        for service in order.iter().rev() {
+            let level = graph.as_ref().map_or(1, |g| {
+                g.deps
+                    .iter()
+                    .filter(|(_, deps)| deps.contains(service))
+                    .map(|(dependent, _)| levels.get(dependent).copied().unwrap_or(1))
+                    .max()
+                    .map_or(1, |l| l + 1)
+            });
+            levels.insert(service.clone(), level);
         }
-        rest = later;
     }
-    if !rest.is_empty() {
-        groups.insert(0, rest);
+    let mut groups: Vec<Vec<Member>> = Vec::new();
+    for m in containers {
+        let level = levels.get(m.service()).copied().unwrap_or(0);
+        if groups.len() <= level {
+            groups.resize_with(level + 1, Vec::new);
+        }
+        groups[level].push(m);
     }
+    groups.retain(|g| !g.is_empty());
     groups
 }
 

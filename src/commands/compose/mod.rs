@@ -9,6 +9,7 @@ mod logs;
 mod project;
 mod ps;
 mod run;
+mod tools;
 mod up;
 
 use std::path::PathBuf;
@@ -72,6 +73,26 @@ pub enum ComposeCommand {
     Run(run::RunArgs),
     /// Execute a command in a running container
     Exec(run::ExecArgs),
+    /// List images used by the created containers
+    Images(tools::ImagesArgs),
+    /// Display the running processes
+    Top(lifecycle::ServicesArgs),
+    /// Print the public port for a port binding
+    Port(tools::PortArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(tools::CpArgs),
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(tools::AttachArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(tools::StatsArgs),
+    /// Block until containers of all (or specified) services stop
+    Wait(tools::WaitArgs),
+    /// Scale services
+    Scale(tools::ScaleArgs),
+    /// Receive real time events from containers
+    Events(tools::EventsArgs),
+    /// Show the Docker Compose version information
+    Version(tools::VersionArgs),
 }
 
 /// Runs a compose subcommand; the result is the exit code. Compose errors are printed where
@@ -94,6 +115,16 @@ pub fn run(ctx: &Context, args: ComposeArgs) -> anyhow::Result<i32> {
         ComposeCommand::Rm(c) => lifecycle::rm(ctx, &args, c),
         ComposeCommand::Run(c) => run::run(ctx, &args, c),
         ComposeCommand::Exec(c) => run::exec(ctx, &args, c),
+        ComposeCommand::Images(c) => tools::images(ctx, &args, c),
+        ComposeCommand::Top(c) => tools::top(ctx, &args, c),
+        ComposeCommand::Port(c) => tools::port(ctx, &args, c),
+        ComposeCommand::Cp(c) => tools::cp(ctx, &args, c),
+        ComposeCommand::Attach(c) => tools::attach(ctx, &args, c),
+        ComposeCommand::Stats(c) => tools::stats(ctx, &args, c),
+        ComposeCommand::Wait(c) => tools::wait(ctx, &args, c),
+        ComposeCommand::Scale(c) => tools::scale(ctx, &args, c),
+        ComposeCommand::Events(c) => tools::events(ctx, &args, c),
+        ComposeCommand::Version(c) => tools::version(c),
     };
     match result {
         Err(e) if e.downcast_ref::<project::Reported>().is_some() => Ok(1),

@@ -403,3 +403,60 @@ networks:
     env.compose_ok(&dir, &["down", "-t", "0"]);
     assert_eq!(env.ok(&["network", "ls", "-q"]).stdout, "");
 }
+
+#[test]
+fn project_commands_act_on_the_projects_containers() {
+    let env = Env::new();
+    let port = free_port();
+    let dir = project(
+        &env,
+        &format!(
+            r#"
+services:
+  web:
+    image: bb
+    init: true
+    command: ["sh", "-c", "mkdir -p /www /tmp && echo up > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["{port}:80"]
+  job:
+    image: bb
+    command: ["sh", "-c", "sleep 0.3; exit 5"]
+"#
+        ),
+    );
+    env.compose_ok(&dir, &["create"]);
+    assert_eq!(
+        env.compose_ok(&dir, &["ps", "-a", "--format", "{{.Name}} {{.State}}"]).stdout,
+        "proj-job-1 created\nproj-web-1 created\n"
+    );
+    env.compose_ok(&dir, &["start"]);
+    let wait = env.compose(&dir, &["wait", "job"]);
+    assert_eq!((wait.code, wait.stdout.as_str()), (5, "5\n"), "wait returns the container's code");
+    assert_eq!(env.compose_ok(&dir, &["port", "web", "80"]).stdout, format!("0.0.0.0:{port}\n"));
+    let ls = env.compose_ok(&dir, &["ls"]).stdout;
+    assert!(ls.contains("proj") && ls.contains("running(1)") && ls.contains("exited(1)"), "{ls}");
+    let images = env.compose_ok(&dir, &["images"]).stdout;
+    assert!(images.lines().any(|l| l.starts_with("proj-web-1") && l.contains(" bb ")), "{images}");
+    assert!(env.compose_ok(&dir, &["top", "web"]).stdout.contains("httpd -f -p 80"));
+
+    std::fs::write(env.path("note.txt"), "copied\n").unwrap();
+    let note = env.path("note.txt").display().to_string();
+    env.compose_ok(&dir, &["cp", &note, "web:/tmp/note.txt"]);
+    assert_eq!(env.compose_ok(&dir, &["exec", "-T", "web", "cat", "/tmp/note.txt"]).stdout, "copied\n");
+
+    let state = |name: &str| inspect(&env, name, "{{.State.Status}}");
+    env.compose_ok(&dir, &["pause", "web"]);
+    assert_eq!(state("proj-web-1"), "paused");
+    env.compose_ok(&dir, &["unpause", "web"]);
+    assert_eq!(state("proj-web-1"), "running");
+    env.compose_ok(&dir, &["stop", "-t", "1", "web"]);
+    assert_eq!(state("proj-web-1"), "exited");
+    env.compose_ok(&dir, &["restart", "web"]);
+    assert_eq!(http_get(&format!("127.0.0.1:{port}")), "up\n");
+    env.compose_ok(&dir, &["kill", "web"]);
+    assert_eq!(inspect(&env, "proj-web-1", "{{.State.ExitCode}}"), "137");
+    let rm = env.compose_ok(&dir, &["rm", "-f"]);
+    assert!(rm.stderr.contains(" Container proj-web-1  Removed"), "{}", rm.stderr);
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
+    env.compose_ok(&dir, &["down"]);
+}

@@ -218,11 +218,7 @@ fn spawn_monitor(
     attach_first: bool,
 ) -> Result<(std::process::Child, io::BufReader<std::fs::File>)> {
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
-    let mut cmd = Command::new(std::env::current_exe().context("locating the berth binary")?);
-    cmd.arg("--root").arg(&ctx.root).arg("--runroot").arg(&ctx.runroot);
-    if let Some(config) = &ctx.config_path {
-        cmd.arg("--config").arg(config);
-    }
+    let mut cmd = ctx.berth_command()?;
     cmd.arg("__monitor").arg(id);
     if attach_first {
         cmd.arg("--attach-first");

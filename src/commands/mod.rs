@@ -37,6 +37,17 @@ impl Context {
         Ok(Context { root, runroot, config, config_path: cli.global.config.clone() })
     }
 
+    /// The `berth` binary bound to this state (for the monitor and other helper processes).
+    pub fn berth_command(&self) -> Result<std::process::Command> {
+        use anyhow::Context as _;
+        let mut cmd = std::process::Command::new(std::env::current_exe().context("locating the berth binary")?);
+        cmd.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot);
+        if let Some(config) = &self.config_path {
+            cmd.arg("--config").arg(config);
+        }
+        Ok(cmd)
+    }
+
     /// Opens the store shared with other berth commands.
     pub fn store(&self) -> Result<Store> {
         Ok(Store::open(&self.root, Access::Shared)?)

@@ -460,3 +460,58 @@ services:
     assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
     env.compose_ok(&dir, &["down"]);
 }
+
+#[test]
+fn hooks_secrets_and_configs_and_ctrl_c_stops_the_project() {
+    let env = Env::new();
+    std::fs::write(env.path("token.txt"), "s3cret\n").unwrap();
+    let dir = project(
+        &env,
+        &format!(
+            r#"
+services:
+  app:
+    image: bb
+    init: true
+    command: ["sh", "-c", "echo app up; exec sleep 60"]
+    secrets: [token]
+    configs:
+      - source: greeting
+        target: /etc/greeting
+    post_start:
+      - command: ["sh", "-c", "echo started > /hooked"]
+    pre_stop:
+      - command: ["sh", "-c", "echo pre-stop ran"]
+secrets:
+  token:
+    file: {}
+configs:
+  greeting:
+    content: "hello ${{USER_NAME:-there}}"
+"#,
+            env.path("token.txt").display()
+        ),
+    );
+    let mut up = env
+        .cmd(&["compose", "up"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env.compose(&dir, &["exec", "-T", "app", "cat", "/hooked"]).stdout != "started\n" {
+        assert!(std::time::Instant::now() < deadline, "post_start hook did not run");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(env.compose_ok(&dir, &["exec", "-T", "app", "cat", "/run/secrets/token"]).stdout, "s3cret\n");
+    assert_eq!(env.compose_ok(&dir, &["exec", "-T", "app", "cat", "/etc/greeting"]).stdout, "hello there");
+    sh(&format!("kill -INT {}", up.id()));
+    let out = up.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stdout}{stderr}");
+    assert!(stderr.contains("Gracefully stopping...") && stderr.contains(" Container proj-app-1  Stopped"), "{stderr}");
+    assert!(stdout.contains("app-1  | app up") && stdout.contains("pre-stop ran"), "{stdout}");
+    assert_eq!(inspect(&env, "proj-app-1", "{{.State.Status}}"), "exited");
+    env.compose_ok(&dir, &["down"]);
+}

@@ -155,15 +155,73 @@ fn create(
     Ok(store.create_container(&options)?.id)
 }
 
+/// Runs a `post_start` or `pre_stop` hook in the container, as `berth exec` in a child
+/// process (libcontainer must not fork from this multi-threaded one). A failing hook is an
+/// error naming the container.
+pub fn run_hook(ctx: &Context, id: &str, name: &str, kind: &str, hook: &compose::model::Hook) -> Result<()> {
+    let mut cmd = ctx.berth_command()?;
+    cmd.arg("exec");
+    if let Some(user) = &hook.user {
+        cmd.args(["-u", user]);
+    }
+    if let Some(dir) = &hook.working_dir {
+        cmd.args(["-w", dir]);
+    }
+    if hook.privileged {
+        cmd.arg("--privileged");
+    }
+    for (k, v) in &hook.environment {
+        cmd.arg("-e").arg(v.as_ref().map_or(k.clone(), |v| format!("{k}={v}")));
+    }
+    cmd.arg(id).args(&hook.command).stdin(std::process::Stdio::null());
+    let status = cmd.status()?;
+    if !status.success() {
+        bail!("{kind} hook of container {name} failed with exit code {}", status.code().unwrap_or(-1));
+    }
+    Ok(())
+}
+
+/// Stops a running container: its `pre_stop` hooks first, then the stop signal.
+pub fn stop(
+    ctx: &Context,
+    store: &Store,
+    member: &Member,
+    timeout: Option<i64>,
+    pre_stop: &[compose::model::Hook],
+) -> Result<()> {
+    let (id, name) = (&member.record.id, &member.record.name);
+    if !store.observed_state(id)?.status.is_running() {
+        return Ok(());
+    }
+    event("Container", name, "Stopping");
+    for hook in pre_stop {
+        // A failed pre_stop hook is reported; the container is stopped all the same.
+        if let Err(e) = run_hook(ctx, id, name, "pre_stop", hook) {
+            eprintln!("WARN[0000] {e}");
+        }
+    }
+    store.stop_container(id, stop_timeout(store, id, timeout), launcher(ctx).as_mut())?;
+    event("Container", name, "Stopped");
+    Ok(())
+}
+
+/// The `pre_stop` hooks of a container's service, when the project names it.
+pub fn pre_stop_hooks<'a>(project: Option<&'a Project>, member: &Member) -> &'a [compose::model::Hook] {
+    project.and_then(|p| p.services.get(member.service())).map_or(&[], |s| s.pre_stop.as_slice())
+}
+
 /// Stops and removes a container, with Compose's progress lines.
-pub fn remove(ctx: &Context, store: &mut Store, member: &Member, timeout: Option<i64>, volumes: bool) -> Result<()> {
+pub fn remove(
+    ctx: &Context,
+    store: &mut Store,
+    member: &Member,
+    timeout: Option<i64>,
+    volumes: bool,
+    pre_stop: &[compose::model::Hook],
+) -> Result<()> {
     let name = &member.record.name;
     let mut launcher = launcher(ctx);
-    if member.running() {
-        event("Container", name, "Stopping");
-        store.stop_container(&member.record.id, stop_timeout(store, &member.record.id, timeout), launcher.as_mut())?;
-        event("Container", name, "Stopped");
-    }
+    stop(ctx, store, member, timeout, pre_stop)?;
     event("Container", name, "Removing");
     store.remove_container(&member.record.id, true, volumes, launcher.as_mut())?;
     event("Container", name, "Removed");
@@ -256,7 +314,7 @@ fn converge_service(
                 let m = observed.iter().find(|m| m.record.id == id).expect("planned from observed");
                 if restart_for_deps && !opts.no_start {
                     event("Container", &m.record.name, "Restarting");
-                    store.stop_container(&id, stop_timeout(&store, &id, opts.timeout), launcher(ctx).as_mut())?;
+                    stop(ctx, &store, m, opts.timeout, &svc.pre_stop)?;
                     to_start.push((id, m.record.name.clone()));
                 } else {
                     event("Container", &m.record.name, "Running");
@@ -268,7 +326,7 @@ fn converge_service(
             }
             Action::Remove { id } => {
                 let m = observed.iter().find(|m| m.record.id == id).expect("planned from observed");
-                remove(ctx, &mut store, m, opts.timeout, false)?;
+                remove(ctx, &mut store, m, opts.timeout, false, &svc.pre_stop)?;
             }
             Action::Create { number } => {
                 let container = labels::container_name(&project.name, name, svc, number);
@@ -282,9 +340,7 @@ fn converge_service(
                 let container = old.record.name.clone();
                 event("Container", &container, "Recreate");
                 let mut launcher = launcher(ctx);
-                if old.running() {
-                    store.stop_container(&id, stop_timeout(&store, &id, opts.timeout), launcher.as_mut())?;
-                }
+                stop(ctx, &store, old, opts.timeout, &svc.pre_stop)?;
                 // The old one steps aside under Compose's temporary name, so the new one can take
                 // the name; it goes once the new one exists.
                 store.rename_container(&id, &format!("{}_{container}", &id[..12]))?;
@@ -310,6 +366,9 @@ fn converge_service(
             start_detached(ctx, &store, &id)
                 .map_err(|e| anyhow!("{container}: {}", crate::commands::error_text(&e)))?;
             event("Container", &container, "Started");
+            for hook in &svc.post_start {
+                run_hook(ctx, &id, &container, "post_start", hook)?;
+            }
         }
     }
     Ok(recreated)
@@ -340,7 +399,7 @@ pub fn converge(ctx: &Context, project: &Project, opts: &Options) -> Result<BTre
     if !orphans.is_empty() {
         if opts.remove_orphans {
             for m in &orphans {
-                remove(ctx, &mut store, m, opts.timeout, false)?;
+                remove(ctx, &mut store, m, opts.timeout, false, &[])?;
             }
         } else {
             let names: Vec<&str> = orphans.iter().map(|m| m.record.name.as_str()).collect();

@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Args;
 use compose::labels;
 
-use super::converge::remove;
+use super::converge::{pre_stop_hooks, remove};
 use super::project::{event, members, Member};
 use super::ComposeArgs;
 use crate::commands::Context;
@@ -88,9 +88,10 @@ pub fn run(ctx: &Context, global: &ComposeArgs, args: &DownArgs) -> Result<i32> 
             let handles: Vec<_> = group
                 .iter()
                 .map(|m| {
+                    let hooks = pre_stop_hooks(project.as_ref(), m);
                     scope.spawn(move || -> Result<()> {
                         let mut store = ctx.store()?;
-                        remove(ctx, &mut store, m, args.timeout, args.volumes)
+                        remove(ctx, &mut store, m, args.timeout, args.volumes, hooks)
                     })
                 })
                 .collect();

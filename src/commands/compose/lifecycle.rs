@@ -3,14 +3,15 @@
 
 use anyhow::Result;
 use clap::Args;
+use compose::Project;
 use engine::container::lifecycle::parse_signal;
 use engine::container::model::Status;
 
-use super::converge::remove;
+use super::converge::{self, pre_stop_hooks, remove};
 use super::down::stop_order;
 use super::project::{event, members, Member, Reported};
 use super::ComposeArgs;
-use crate::commands::container::{launcher, start_detached, stop_timeout};
+use crate::commands::container::start_detached;
 use crate::commands::Context;
 
 #[derive(Args, Debug)]
@@ -53,7 +54,7 @@ pub struct RmArgs {
 
 /// The project (when its files load) and its service containers, grouped so that the groups
 /// go dependents first.
-fn groups(ctx: &Context, global: &ComposeArgs, services: &[String]) -> Result<Vec<Vec<Member>>> {
+fn groups(ctx: &Context, global: &ComposeArgs, services: &[String]) -> Result<(Option<Project>, Vec<Vec<Member>>)> {
     let project = super::project::load(global).ok();
     let name = match &project {
         Some(p) => p.name.clone(),
@@ -67,7 +68,8 @@ fn groups(ctx: &Context, global: &ComposeArgs, services: &[String]) -> Result<Ve
         .into_iter()
         .filter(|m| !m.oneoff() && (services.is_empty() || services.iter().any(|s| s == m.service())))
         .collect();
-    Ok(stop_order(project.as_ref(), chosen))
+    let groups = stop_order(project.as_ref(), chosen);
+    Ok((project, groups))
 }
 
 /// Runs `f` on every container, a group at a time, the group's containers in parallel.
@@ -104,7 +106,7 @@ fn start_one(ctx: &Context, store: &engine::Store, m: &Member) -> Result<()> {
 }
 
 pub fn start(ctx: &Context, global: &ComposeArgs, args: &ServicesArgs) -> Result<i32> {
-    let mut groups = groups(ctx, global, &args.services)?;
+    let (_, mut groups) = groups(ctx, global, &args.services)?;
     if groups.is_empty() {
         eprintln!("service {:?} has no container to start", args.services.first().map_or("", String::as_str));
         return Err(Reported.into());
@@ -113,31 +115,22 @@ pub fn start(ctx: &Context, global: &ComposeArgs, args: &ServicesArgs) -> Result
     Ok(each(ctx, &groups, |store, m| start_one(ctx, store, m)))
 }
 
-fn stop_one(ctx: &Context, store: &engine::Store, m: &Member, timeout: Option<i64>) -> Result<()> {
-    if !store.observed_state(&m.record.id)?.status.is_running() {
-        return Ok(());
-    }
-    event("Container", &m.record.name, "Stopping");
-    store.stop_container(&m.record.id, stop_timeout(store, &m.record.id, timeout), launcher(ctx).as_mut())?;
-    event("Container", &m.record.name, "Stopped");
-    Ok(())
-}
-
 pub fn stop(ctx: &Context, global: &ComposeArgs, args: &StopArgs) -> Result<i32> {
-    let groups = groups(ctx, global, &args.services)?;
-    Ok(each(ctx, &groups, |store, m| stop_one(ctx, store, m, args.timeout)))
+    let (project, groups) = groups(ctx, global, &args.services)?;
+    Ok(each(ctx, &groups, |store, m| converge::stop(ctx, store, m, args.timeout, pre_stop_hooks(project.as_ref(), m))))
 }
 
 pub fn restart(ctx: &Context, global: &ComposeArgs, args: &StopArgs) -> Result<i32> {
-    let mut groups = groups(ctx, global, &args.services)?;
-    let stopped = each(ctx, &groups, |store, m| stop_one(ctx, store, m, args.timeout));
+    let (project, mut groups) = groups(ctx, global, &args.services)?;
+    let stopped =
+        each(ctx, &groups, |store, m| converge::stop(ctx, store, m, args.timeout, pre_stop_hooks(project.as_ref(), m)));
     groups.reverse();
     Ok(stopped.max(each(ctx, &groups, |store, m| start_one(ctx, store, m))))
 }
 
 pub fn kill(ctx: &Context, global: &ComposeArgs, args: &KillArgs) -> Result<i32> {
     let signal = parse_signal(&args.signal)?;
-    let groups = groups(ctx, global, &args.services)?;
+    let (_, groups) = groups(ctx, global, &args.services)?;
     Ok(each(ctx, &groups, |store, m| {
         if !store.observed_state(&m.record.id)?.status.is_running() {
             return Ok(());
@@ -150,7 +143,7 @@ pub fn kill(ctx: &Context, global: &ComposeArgs, args: &KillArgs) -> Result<i32>
 }
 
 pub fn pause(ctx: &Context, global: &ComposeArgs, args: &ServicesArgs, frozen: bool) -> Result<i32> {
-    let groups = groups(ctx, global, &args.services)?;
+    let (_, groups) = groups(ctx, global, &args.services)?;
     let (doing, done) = if frozen { ("Pausing", "Paused") } else { ("Unpausing", "Unpaused") };
     Ok(each(ctx, &groups, |store, m| {
         let state = store.observed_state(&m.record.id)?;
@@ -166,9 +159,9 @@ pub fn pause(ctx: &Context, global: &ComposeArgs, args: &ServicesArgs, frozen: b
 }
 
 pub fn rm(ctx: &Context, global: &ComposeArgs, args: &RmArgs) -> Result<i32> {
-    let groups = groups(ctx, global, &args.services)?;
+    let (project, groups) = groups(ctx, global, &args.services)?;
     if args.stop {
-        each(ctx, &groups, |store, m| stop_one(ctx, store, m, None));
+        each(ctx, &groups, |store, m| converge::stop(ctx, store, m, None, pre_stop_hooks(project.as_ref(), m)));
     }
     let store = ctx.store()?;
     let stopped: Vec<Vec<Member>> = groups
@@ -188,5 +181,5 @@ pub fn rm(ctx: &Context, global: &ComposeArgs, args: &RmArgs) -> Result<i32> {
             return Ok(0);
         }
     }
-    Ok(each(ctx, &stopped, |_, m| remove(ctx, &mut ctx.store()?, m, None, args.volumes)))
+    Ok(each(ctx, &stopped, |_, m| remove(ctx, &mut ctx.store()?, m, None, args.volumes, &[])))
 }

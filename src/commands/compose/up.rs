@@ -13,8 +13,9 @@ use super::converge::{self, converge};
 use super::logs::{follow, LogPrinter};
 use super::project::{event, load, members, Member, Reported};
 use super::ComposeArgs;
-use crate::commands::container::{launcher, stop_timeout};
+use crate::commands::container::stop_timeout;
 use crate::commands::Context;
+use engine::container::lifecycle::parse_signal;
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
@@ -173,7 +174,7 @@ pub fn run(ctx: &Context, global: &ComposeArgs, args: &UpArgs) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    foreground(ctx, &store, &containers, args)
+    foreground(ctx, &project, &store, &containers, args)
 }
 
 /// `--wait`: until every container runs (and is healthy, where it has a healthcheck). A
@@ -235,28 +236,48 @@ fn wait_ready(
     Ok(0)
 }
 
-/// Stops the containers (Ctrl-C, or `--abort-on-container-exit`), in parallel.
-fn stop_all(ctx: &Context, containers: &[Member], timeout: Option<i64>, kill: bool) {
-    std::thread::scope(|scope| {
-        for m in containers {
-            scope.spawn(move || {
-                let Ok(store) = ctx.store() else { return };
-                let id = &m.record.id;
-                if !store.observed_state(id).is_ok_and(|s| s.status.is_running()) {
-                    return;
-                }
-                event("Container", &m.record.name, if kill { "Killing" } else { "Stopping" });
-                let timeout = if kill { 0 } else { stop_timeout(&store, id, timeout) };
-                let _ = store.stop_container(id, timeout, launcher(ctx).as_mut());
-                event("Container", &m.record.name, if kill { "Killed" } else { "Stopped" });
-            });
+/// Stopping in the foreground: the stop signal goes to every container at once, the logs go
+/// on meanwhile, and whatever still runs at the deadline (or at a second Ctrl-C) is killed.
+struct Stopping {
+    deadline: Instant,
+    killed: bool,
+}
+
+fn begin_stop(
+    ctx: &Context,
+    project: &compose::Project,
+    store: &engine::Store,
+    containers: &[Member],
+    timeout: Option<i64>,
+) -> Stopping {
+    let mut longest = 0;
+    for m in containers {
+        let id = &m.record.id;
+        if !store.observed_state(id).is_ok_and(|s| s.status.is_running()) {
+            continue;
         }
-    });
+        event("Container", &m.record.name, "Stopping");
+        for hook in converge::pre_stop_hooks(Some(project), m) {
+            if let Err(e) = converge::run_hook(ctx, id, &m.record.name, "pre_stop", hook) {
+                eprintln!("WARN[0000] {e}");
+            }
+        }
+        let signal = if m.record.config.stop_signal.is_empty() { "SIGTERM" } else { &m.record.config.stop_signal };
+        let _ = parse_signal(signal).map(|sig| store.kill_container(id, sig));
+        longest = longest.max(stop_timeout(store, id, timeout));
+    }
+    Stopping { deadline: Instant::now() + Duration::from_secs(longest.max(0) as u64), killed: false }
 }
 
 /// The foreground: logs with prefixes until every container has exited; Ctrl-C stops them
 /// gracefully, a second Ctrl-C kills them.
-fn foreground(ctx: &Context, store: &engine::Store, containers: &[Member], args: &UpArgs) -> Result<i32> {
+fn foreground(
+    ctx: &Context,
+    project: &compose::Project,
+    store: &engine::Store,
+    containers: &[Member],
+    args: &UpArgs,
+) -> Result<i32> {
     let shown: Vec<Member> = containers
         .iter()
         .filter(|m| args.attach.is_empty() || args.attach.iter().any(|s| s == m.service()))
@@ -272,17 +293,24 @@ fn foreground(ctx: &Context, store: &engine::Store, containers: &[Member], args:
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
     let mut exited: BTreeMap<String, i32> = BTreeMap::new();
     let mut code = 0;
-    let mut stopping = false;
+    let mut stopping: Option<Stopping> = None;
     follow(store, &shown, &printer, false, |store| {
-        if INTERRUPTS.load(Ordering::SeqCst) > 0 && !stopping {
-            stopping = true;
+        if INTERRUPTS.load(Ordering::SeqCst) > 0 && stopping.is_none() {
             crate::printer::err_line("Gracefully stopping... (press Ctrl+C again to force)");
-            // The stop runs here; a second Ctrl-C during it kills what is left.
-            stop_all(ctx, containers, args.timeout, false);
-            if INTERRUPTS.load(Ordering::SeqCst) > 1 {
-                stop_all(ctx, containers, args.timeout, true);
-            }
+            stopping = Some(begin_stop(ctx, project, store, containers, args.timeout));
             code = 130;
+        }
+        if let Some(s) = &mut stopping {
+            let forced = INTERRUPTS.load(Ordering::SeqCst) > 1 || Instant::now() >= s.deadline;
+            if forced && !s.killed {
+                s.killed = true;
+                for m in containers {
+                    if store.observed_state(&m.record.id).is_ok_and(|st| st.status.is_running()) {
+                        event("Container", &m.record.name, "Killing");
+                        let _ = store.kill_container(&m.record.id, 9);
+                    }
+                }
+            }
         }
         let mut all_done = true;
         for m in containers {
@@ -300,15 +328,17 @@ fn foreground(ctx: &Context, store: &engine::Store, containers: &[Member], args:
             }
             exited.insert(m.record.id.clone(), state.exit_code);
             printer.note(&m.short_name(), &format!("exited with code {}", state.exit_code));
+            if stopping.is_some() {
+                event("Container", &m.record.name, "Stopped");
+            }
             if args.exit_code_from.as_deref().is_some_and(|s| s == m.service()) {
                 code = state.exit_code;
-            } else if abort && args.exit_code_from.is_none() && !stopping {
+            } else if abort && args.exit_code_from.is_none() && stopping.is_none() {
                 code = state.exit_code;
             }
-            if abort && !stopping {
-                stopping = true;
+            if abort && stopping.is_none() {
                 crate::printer::err_line("Aborting on container exit...");
-                stop_all(ctx, containers, args.timeout, false);
+                stopping = Some(begin_stop(ctx, project, store, containers, args.timeout));
             }
         }
         Ok(!all_done)

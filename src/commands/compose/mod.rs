@@ -6,6 +6,7 @@ mod converge;
 mod down;
 mod lifecycle;
 mod logs;
+mod progress;
 mod project;
 mod ps;
 mod run;
@@ -35,6 +36,12 @@ pub struct ComposeArgs {
     /// Alternate environment files
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_files: Vec<PathBuf>,
+    /// Set type of progress output (auto, tty, plain, json, quiet)
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Produce monochrome output (and plain progress)
+    #[arg(long)]
+    pub ansi: Option<String>,
     #[command(subcommand)]
     pub command: ComposeCommand,
 }
@@ -98,7 +105,8 @@ pub enum ComposeCommand {
 /// Runs a compose subcommand; the result is the exit code. Compose errors are printed where
 /// they happen, as one line, and give 1, as Docker Compose's do.
 pub fn run(ctx: &Context, args: ComposeArgs) -> anyhow::Result<i32> {
-    let result = match &args.command {
+    let progress = if args.ansi.as_deref() == Some("never") { "plain" } else { args.progress.as_str() };
+    let result = progress::set_mode(progress).and_then(|()| match &args.command {
         ComposeCommand::Config(c) => config::run(&args, c),
         ComposeCommand::Up(c) => up::run(ctx, &args, c),
         ComposeCommand::Down(c) => down::run(ctx, &args, c),
@@ -125,7 +133,7 @@ pub fn run(ctx: &Context, args: ComposeArgs) -> anyhow::Result<i32> {
         ComposeCommand::Scale(c) => tools::scale(ctx, &args, c),
         ComposeCommand::Events(c) => tools::events(ctx, &args, c),
         ComposeCommand::Version(c) => tools::version(c),
-    };
+    });
     match result {
         Err(e) if e.downcast_ref::<project::Reported>().is_some() => Ok(1),
         Err(e) => {

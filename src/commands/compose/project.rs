@@ -106,9 +106,9 @@ pub fn all_projects(store: &Store) -> Result<BTreeMap<String, Vec<Member>>> {
     Ok(out)
 }
 
-/// One progress line, as Compose prints them when stderr is not a terminal.
+/// A resource's state changed (` Container demo-web-1  Started`), shown as `--progress` says.
 pub fn event(kind: &str, name: &str, status: &str) {
-    crate::printer::err_line(&format!(" {kind} {name}  {status}"));
+    super::progress::event(kind, name, status);
 }
 
 /// The services named on the command line must exist in the project.

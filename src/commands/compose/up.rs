@@ -161,7 +161,9 @@ pub fn run(ctx: &Context, global: &ComposeArgs, args: &UpArgs) -> Result<i32> {
         // SAFETY: the handler only increments an atomic, which is async-signal-safe.
         unsafe { libc::signal(libc::SIGINT, on_interrupt as *const () as libc::sighandler_t) };
     }
-    let selected = report(converge(ctx, &project, &opts))?;
+    let selected = report(converge(ctx, &project, &opts));
+    super::progress::finish();
+    let selected = selected?;
     if args.no_start {
         return Ok(0);
     }

@@ -515,3 +515,67 @@ configs:
     assert_eq!(inspect(&env, "proj-app-1", "{{.State.Status}}"), "exited");
     env.compose_ok(&dir, &["down"]);
 }
+
+#[test]
+fn recreate_flags_orphans_and_wait_with_a_one_shot() {
+    let env = Env::new();
+    let yaml = r#"
+services:
+  init:
+    image: bb
+    command: ["true"]
+  app:
+    image: bb
+    init: true
+    command: ["sleep", "60"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 200ms
+    depends_on:
+      init: {condition: service_completed_successfully}
+  extra:
+    image: bb
+    init: true
+    command: ["sleep", "60"]
+"#;
+    let dir = project(&env, yaml);
+    // --wait: the one-shot that app needs to complete counts as done (docker/compose#10596).
+    let up = env.compose(&dir, &["up", "-d", "--wait"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert!(up.stderr.contains(" Container proj-app-1  Healthy"), "{}", up.stderr);
+    let app = inspect(&env, "proj-app-1", "{{.Id}}");
+
+    let forced = env.compose_ok(&dir, &["up", "-d", "--force-recreate", "app"]);
+    assert!(forced.stderr.contains(" Container proj-app-1  Recreated"), "{}", forced.stderr);
+    let app2 = inspect(&env, "proj-app-1", "{{.Id}}");
+    assert_ne!(app, app2);
+
+    std::fs::write(
+        dir.join("compose.yaml"),
+        yaml.replace("[\"sleep\", \"60\"]\n    healthcheck", "[\"sleep\", \"61\"]\n    healthcheck"),
+    )
+    .unwrap();
+    env.compose_ok(&dir, &["up", "-d", "--no-recreate", "app"]);
+    assert_eq!(inspect(&env, "proj-app-1", "{{.Id}}"), app2, "--no-recreate replaced a changed container");
+
+    // A service gone from the file leaves an orphan: warned about, removed on request.
+    let without_extra = yaml.split("  extra:").next().unwrap().to_string();
+    std::fs::write(dir.join("compose.yaml"), &without_extra).unwrap();
+    let warned = env.compose_ok(&dir, &["up", "-d", "--no-recreate"]);
+    assert!(warned.stderr.contains("Found orphan containers ([proj-extra-1])"), "{}", warned.stderr);
+    let removed = env.compose_ok(&dir, &["up", "-d", "--no-recreate", "--remove-orphans"]);
+    assert!(removed.stderr.contains(" Container proj-extra-1  Removed"), "{}", removed.stderr);
+    assert!(env.run(&["inspect", "proj-extra-1"]).code != 0);
+
+    // --no-start creates without starting; --no-deps leaves the dependencies alone.
+    env.compose_ok(&dir, &["down", "-t", "0"]);
+    env.compose_ok(&dir, &["up", "--no-start"]);
+    assert_eq!(
+        env.compose_ok(&dir, &["ps", "-a", "--format", "{{.Name}} {{.State}}"]).stdout,
+        "proj-app-1 created\nproj-init-1 created\n"
+    );
+    env.compose_ok(&dir, &["down"]);
+    env.compose_ok(&dir, &["up", "-d", "--no-deps", "app"]);
+    assert_eq!(env.compose_ok(&dir, &["ps", "-a", "--format", "{{.Name}}"]).stdout, "proj-app-1\n");
+    env.compose_ok(&dir, &["down", "-t", "0"]);
+}

@@ -243,10 +243,17 @@ fn wait_condition(store: &Store, project: &Project, dep: &str, condition: &str) 
             };
             match condition {
                 "service_healthy" => {
-                    let Some(health) = &state.health else {
+                    let checked = m
+                        .record
+                        .config
+                        .healthcheck
+                        .as_ref()
+                        .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
+                    if !checked {
                         bail!("dependency failed to start: container {name} has no healthcheck configured");
-                    };
-                    match health.status.as_str() {
+                    }
+                    // Until its monitor has set the health up, it is starting.
+                    match state.health.as_ref().map_or("starting", |h| h.status.as_str()) {
                         "healthy" => {
                             event("Container", &name, "Healthy");
                             break;

@@ -243,12 +243,7 @@ fn wait_condition(store: &Store, project: &Project, dep: &str, condition: &str) 
             };
             match condition {
                 "service_healthy" => {
-                    let checked = m
-                        .record
-                        .config
-                        .healthcheck
-                        .as_ref()
-                        .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
+                    let checked = m.has_healthcheck();
                     if !checked {
                         bail!("dependency failed to start: container {name} has no healthcheck configured");
                     }

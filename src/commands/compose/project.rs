@@ -65,6 +65,12 @@ impl Member {
         self.record.config.labels.get(labels::ONEOFF).is_some_and(|v| v == "True")
     }
 
+    /// Whether the container has a healthcheck (its health is "starting" until the monitor
+    /// first reports).
+    pub fn has_healthcheck(&self) -> bool {
+        self.record.config.healthcheck.as_ref().is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"))
+    }
+
     pub fn running(&self) -> bool {
         self.state.status.is_running()
     }

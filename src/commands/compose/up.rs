@@ -206,9 +206,7 @@ fn wait_ready(
             };
             // A container with a healthcheck counts once healthy (its state has no health
             // until the monitor has set it up).
-            let checked =
-                m.record.config.healthcheck.as_ref().is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
-            let health = state.health.as_ref().map(|h| h.status.as_str()).or(checked.then_some("starting"));
+            let health = state.health.as_ref().map(|h| h.status.as_str()).or(m.has_healthcheck().then_some("starting"));
             match state.status {
                 Status::Exited | Status::Dead if state.exit_code == 0 && completes.contains(&m.service()) => {
                     event("Container", &m.record.name, "Exited")

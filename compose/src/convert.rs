@@ -202,10 +202,8 @@ pub fn create_options(c: &Container) -> Result<CreateOptions, String> {
     }
     let (healthcheck, no_healthcheck) = healthcheck(svc);
     let limits = svc.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.as_ref());
+    // `service:NAME` is left for the caller, who knows that service's container.
     let network_mode = primary_network(p, svc);
-    if network_mode.starts_with("service:") {
-        return Err(format!("service {:?}: network_mode {network_mode:?} is not supported yet", c.service));
-    }
     let endpoint = match primary_network_key(svc) {
         Some(key) => {
             let attach = svc.networks.get(&key).cloned().flatten().unwrap_or_default();
@@ -273,6 +271,18 @@ pub fn create_options(c: &Container) -> Result<CreateOptions, String> {
         host,
         endpoint,
     })
+}
+
+/// The services whose containers this one shares something with (`network_mode: service:x`,
+/// `volumes_from`): when one of them is recreated, this one must be too.
+pub fn parents(svc: &Service) -> Vec<String> {
+    let mut out: Vec<String> =
+        svc.network_mode.as_deref().and_then(|m| m.strip_prefix("service:")).map(str::to_string).into_iter().collect();
+    for from in svc.volumes_from.iter().filter(|f| !f.starts_with("container:")) {
+        let name = from.strip_prefix("service:").unwrap_or(from);
+        out.push(name.split(':').next().unwrap_or(name).to_string());
+    }
+    out
 }
 
 /// The network `up` creates for the project's `key`.

@@ -86,6 +86,11 @@ impl Launcher for NetworkedLauncher {
         rootfs: &std::path::Path,
         dir: &std::path::Path,
     ) -> std::result::Result<monitor::Started, (i32, String)> {
+        if let Some(other) = record.host_config.network_mode.strip_prefix("container:") {
+            let netns = join_container_network(&self.root, other, dir).map_err(|m| (EXIT_BERTH, m))?;
+            self.inner.join_network_namespace(Some(netns));
+            return self.inner.start(record, rootfs, dir);
+        }
         let Some(network) = user_network(record) else { return self.inner.start(record, rootfs, dir) };
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
         let (joined, endpoint) = networks
@@ -188,9 +193,17 @@ fn write_network_etc(dir: &std::path::Path, gateway: &str, ip: &str, hostname: &
     std::fs::write(dir.join("hosts"), hosts)
 }
 
-/// `run`/`create --network NAME`: the network must exist (Docker's message otherwise).
-fn check_network(ctx: &Context, args: &RunArgs) -> Result<()> {
+/// `run`/`create --network NAME`: the network must exist (Docker's message otherwise);
+/// `container:NAME` is stored as `container:<id>`, as Docker stores it.
+fn check_network(ctx: &Context, args: &RunArgs, options: &mut engine::container::CreateOptions) -> Result<()> {
     let name = args.network.as_str();
+    if let Some(other) = name.strip_prefix("container:") {
+        if !options.host.port_bindings.is_empty() || args.publish_all {
+            bail!("conflicting options: port publishing and the container type network mode");
+        }
+        let id = ctx.store()?.resolve_container(other)?;
+        options.host.network_mode = format!("container:{id}");
+    }
     if !is_user_network(name) {
         if args.ip.is_some() {
             bail!("user specified IP address is supported on user defined networks only");
@@ -202,6 +215,25 @@ fn check_network(ctx: &Context, args: &RunArgs) -> Result<()> {
     }
     super::network::networks(ctx)?.find(name)?;
     Ok(())
+}
+
+/// `--network container:<id>`: the other container's network namespace, and its hosts and
+/// resolv.conf (it must be running).
+fn join_container_network(
+    root: &std::path::Path,
+    other: &str,
+    dir: &std::path::Path,
+) -> std::result::Result<std::path::PathBuf, String> {
+    let other_dir = root.join("containers").join(other);
+    let state: State = engine::container::store::read_json(&other_dir.join("state.json"))
+        .map_err(|_| format!("No such container: {other}"))?;
+    if !state.status.is_running() || !engine::container::store::process_alive(state.pid, state.pid_start) {
+        return Err(format!("cannot join network of a non running container: {other}"));
+    }
+    for file in ["hosts", "resolv.conf"] {
+        let _ = std::fs::copy(other_dir.join(file), dir.join(file));
+    }
+    Ok(std::path::PathBuf::from(format!("/proc/{}/ns/net", state.pid)))
 }
 
 /// `__monitor`: the per-container monitor, detached from the CLI that started it.
@@ -366,8 +398,8 @@ fn stream_attached(
 }
 
 pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
-    let options = create_options(&args)?;
-    check_network(ctx, &args)?;
+    let mut options = create_options(&args)?;
+    check_network(ctx, &args, &mut options)?;
     let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     printer::line(&record.id);
@@ -375,8 +407,8 @@ pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
 }
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
-    let options = create_options(&args)?;
-    check_network(ctx, &args)?;
+    let mut options = create_options(&args)?;
+    check_network(ctx, &args, &mut options)?;
     let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     let id = record.id.clone();

@@ -579,3 +579,47 @@ services:
     assert_eq!(env.compose_ok(&dir, &["ps", "-a", "--format", "{{.Name}}"]).stdout, "proj-app-1\n");
     env.compose_ok(&dir, &["down", "-t", "0"]);
 }
+
+#[test]
+fn network_mode_service_and_volumes_from_share_with_the_parent() {
+    let env = Env::new();
+    let yaml = r#"
+services:
+  web:
+    image: bb
+    init: true
+    command: ["sh", "-c", "mkdir -p /www && echo shared > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    volumes: ["data:/data"]
+    environment: {V: "1"}
+  sidecar:
+    image: bb
+    init: true
+    command: ["sleep", "60"]
+    network_mode: "service:web"
+    volumes_from: ["web:ro"]
+volumes:
+  data: {}
+"#;
+    let dir = project(&env, yaml);
+    env.compose_ok(&dir, &["up", "-d"]);
+    env.compose_ok(&dir, &["exec", "-T", "web", "sh", "-c", "echo from-web > /data/f"]);
+    let through_lo =
+        env.compose_ok(&dir, &["exec", "-T", "sidecar", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/"]);
+    assert_eq!(through_lo.stdout, "shared\n");
+    assert_eq!(env.compose_ok(&dir, &["exec", "-T", "sidecar", "cat", "/data/f"]).stdout, "from-web\n");
+    assert_ne!(
+        env.compose(&dir, &["exec", "-T", "sidecar", "touch", "/data/g"]).code,
+        0,
+        "volumes_from :ro is writable"
+    );
+    let sidecar = inspect(&env, "proj-sidecar-1", "{{.Id}}");
+    // Recreating the parent recreates what shares its network namespace.
+    std::fs::write(dir.join("compose.yaml"), yaml.replace("V: \"1\"", "V: \"2\"")).unwrap();
+    let up = env.compose_ok(&dir, &["up", "-d"]);
+    assert_ne!(inspect(&env, "proj-sidecar-1", "{{.Id}}"), sidecar, "{}", up.stderr);
+    assert_eq!(
+        env.compose_ok(&dir, &["exec", "-T", "sidecar", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/"]).stdout,
+        "shared\n"
+    );
+    env.compose_ok(&dir, &["down", "-t", "0"]);
+}

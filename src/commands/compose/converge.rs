@@ -152,7 +152,58 @@ fn create(
         files_dir: &files,
     })
     .map_err(|e| anyhow!(e))?;
+    let mut options = options;
+    share_with_parents(store, project, name, svc, &mut options)?;
     Ok(store.create_container(&options)?.id)
+}
+
+/// A container of `service` (the first by number) for `network_mode: service:x` and
+/// `volumes_from`, or a container by name for `container:x`.
+fn parent_container(store: &Store, project: &Project, reference: &str) -> Result<engine::container::model::Record> {
+    if let Some(name) = reference.strip_prefix("container:") {
+        return Ok(store.container(&store.resolve_container(name)?)?);
+    }
+    let service = reference.strip_prefix("service:").unwrap_or(reference);
+    members(store, &project.name)?
+        .into_iter()
+        .find(|m| !m.oneoff() && m.service() == service)
+        .map(|m| m.record)
+        .ok_or_else(|| anyhow!("service {service:?} has no container"))
+}
+
+/// `network_mode: service:x` becomes `container:<id>`; `volumes_from` copies the other
+/// container's mounts (read-only with `:ro`).
+pub fn share_with_parents(
+    store: &Store,
+    project: &Project,
+    name: &str,
+    svc: &Service,
+    options: &mut engine::container::CreateOptions,
+) -> Result<()> {
+    let mode = options.host.network_mode.clone();
+    if mode.starts_with("service:") || mode.starts_with("container:") {
+        let parent = parent_container(store, project, &mode)
+            .map_err(|e| anyhow!("service {name:?}: network_mode {mode}: {e}"))?;
+        options.host.network_mode = format!("container:{}", parent.id);
+        options.host.port_bindings.clear();
+        options.endpoint = Default::default();
+    }
+    for from in &svc.volumes_from {
+        let (reference, access) = match from.rsplit_once(':') {
+            Some((r, a @ ("ro" | "rw"))) => (r, a),
+            _ => (from.as_str(), "rw"),
+        };
+        let parent = parent_container(store, project, reference)
+            .map_err(|e| anyhow!("service {name:?}: volumes_from {from}: {e}"))?;
+        for m in parent.host_config.mounts.iter().filter(|m| m.kind != "tmpfs") {
+            if options.host.mounts.iter().all(|mine| mine.target != m.target) {
+                let mut m = m.clone();
+                m.read_only |= access == "ro";
+                options.host.mounts.push(m);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs a `post_start` or `pre_stop` hook in the container, as `berth exec` in a child
@@ -433,13 +484,14 @@ pub fn converge(ctx: &Context, project: &Project, opts: &Options) -> Result<BTre
             scope.spawn(move || {
                 let run = || -> Result<bool> {
                     let svc = &project.services[name];
-                    let mut restart = false;
+                    let (mut restart, mut recreate) = (false, false);
                     for dep in graph.deps.get(name).into_iter().flatten().filter(|d| selected.contains(*d)) {
                         match wait_for(dep) {
                             Outcome::Failed(_) => bail!("dependency {dep:?} of service {name:?} failed to start"),
                             Outcome::Done { recreated } => {
                                 let d = svc.depends_on.get(dep);
                                 restart |= recreated && d.is_some_and(|d| d.restart);
+                                recreate |= recreated && convert::parents(svc).contains(dep);
                                 if !opts.no_start {
                                     let condition = d.map_or("service_started", |d| d.condition.as_str());
                                     wait_condition(&ctx.store()?, project, dep, condition)?;
@@ -448,6 +500,8 @@ pub fn converge(ctx: &Context, project: &Project, opts: &Options) -> Result<BTre
                         }
                     }
                     let observed = by_service.get(name).map(Vec::as_slice).unwrap_or_default();
+                    // A container sharing a recreated one's network or volumes is recreated too.
+                    let opts = &Options { force_recreate: opts.force_recreate || recreate, ..opts.clone() };
                     converge_service(ctx, project, name, &images[name], observed, opts, restart)
                 };
                 let outcome = match run() {

@@ -249,6 +249,9 @@ pub fn create_options(c: &Container) -> Result<CreateOptions, String> {
         mounts: mounts(c)?,
         port_bindings,
         extra_hosts: svc.extra_hosts.clone(),
+        dns: svc.dns.clone(),
+        dns_search: svc.dns_search.clone(),
+        dns_options: svc.dns_opt.clone(),
         ..Default::default()
     };
     Ok(CreateOptions {

@@ -105,7 +105,7 @@ impl Launcher for NetworkedLauncher {
             .map_err(|e| (EXIT_BERTH, e.to_string()))?;
         let gateway = joined.gateway;
         // Names on the network resolve through berth's DNS server on the gateway.
-        if let Err(e) = write_network_etc(dir, &gateway, &endpoint.ip, &record.config.hostname) {
+        if let Err(e) = write_network_etc(dir, &gateway, &endpoint.ip, record) {
             let _ = networks.detach(&record.id);
             return Err((EXIT_BERTH, format!("writing {}: {e}", dir.display())));
         }
@@ -178,16 +178,14 @@ pub(crate) fn host_ip_of(m: &netctl::ports::Mapping) -> &str {
     }
 }
 
-/// A user network's resolv.conf (the gateway's DNS server, the host's search and options) and
-/// the container's own line in /etc/hosts, as Docker writes them.
-fn write_network_etc(dir: &std::path::Path, gateway: &str, ip: &str, hostname: &str) -> io::Result<()> {
+/// A user network's resolv.conf (the gateway's DNS server; the container's search domains and
+/// options, else the host's) and the container's own line in /etc/hosts, as Docker writes them.
+fn write_network_etc(dir: &std::path::Path, gateway: &str, ip: &str, record: &Record) -> io::Result<()> {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut resolv = format!("nameserver {gateway}\n");
-    for line in host.lines().filter(|l| l.starts_with("search") || l.starts_with("options")) {
-        resolv.push_str(line);
-        resolv.push('\n');
-    }
+    let h = &record.host_config;
+    let resolv = engine::container::etc::with_dns_options(&host, &[gateway.to_string()], &h.dns_search, &h.dns_options);
     std::fs::write(dir.join("resolv.conf"), resolv)?;
+    let hostname = &record.config.hostname;
     let mut hosts = std::fs::read_to_string(dir.join("hosts"))?;
     hosts.push_str(&format!("{ip}\t{hostname}\n"));
     std::fs::write(dir.join("hosts"), hosts)
@@ -397,9 +395,21 @@ fn stream_attached(
     Ok((EXIT_BERTH, false))
 }
 
+/// The engine configuration's `dns`, `dns-search` and `dns-opts` for a container that sets
+/// none of its own.
+pub(crate) fn apply_dns_defaults(ctx: &Context, options: &mut engine::container::CreateOptions) {
+    let h = &mut options.host;
+    if h.dns.is_empty() && h.dns_search.is_empty() && h.dns_options.is_empty() {
+        h.dns = ctx.config.dns.clone();
+        h.dns_search = ctx.config.dns_search.clone();
+        h.dns_options = ctx.config.dns_opts.clone();
+    }
+}
+
 pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
     let mut options = create_options(&args)?;
     check_network(ctx, &args, &mut options)?;
+    apply_dns_defaults(ctx, &mut options);
     let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     printer::line(&record.id);
@@ -409,6 +419,7 @@ pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
     let mut options = create_options(&args)?;
     check_network(ctx, &args, &mut options)?;
+    apply_dns_defaults(ctx, &mut options);
     let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     let id = record.id.clone();

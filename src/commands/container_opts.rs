@@ -319,6 +319,9 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
         binds: args.volumes.clone(),
         mounts,
         extra_hosts: args.add_host.clone(),
+        dns: args.dns.clone(),
+        dns_search: args.dns_search.clone(),
+        dns_options: args.dns_option.clone(),
         ..Default::default()
     };
     Ok(CreateOptions {

@@ -309,3 +309,42 @@ fn other_names_are_forwarded_to_the_configured_resolver() {
     assert!(out.contains("Address: 198.51.100.7"), "{out}");
     env.ok(&["network", "rm", &name]);
 }
+
+#[test]
+fn dns_options_add_host_and_the_engine_defaults_shape_resolv_conf_and_hosts() {
+    let env = env_with_busybox();
+    let out = env
+        .ok(&[
+            "run",
+            "--rm",
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "corp.example",
+            "--dns-option",
+            "ndots:2",
+            "--add-host",
+            "db.example:10.1.2.3",
+            "bb",
+            "sh",
+            "-c",
+            "cat /etc/resolv.conf; grep db.example /etc/hosts",
+        ])
+        .stdout;
+    assert_eq!(out, "nameserver 192.0.2.53\nsearch corp.example\noptions ndots:2\n10.1.2.3\tdb.example\n");
+
+    // daemon.json's dns, dns-search and dns-opts apply to a container that sets none.
+    std::fs::write(
+        env.path("daemon.json"),
+        r#"{"dns": ["192.0.2.1"], "dns-search": ["lab.example"], "dns-opts": ["timeout:1"]}"#,
+    )
+    .unwrap();
+    let defaults = env.ok(&["run", "--rm", "bb", "cat", "/etc/resolv.conf"]).stdout;
+    assert_eq!(defaults, "nameserver 192.0.2.1\nsearch lab.example\noptions timeout:1\n");
+    // On a user network the nameserver is berth's DNS server on the gateway; search and
+    // options still apply.
+    let name = format!("dnsopt{}", std::process::id());
+    env.ok(&["network", "create", "--subnet", "10.232.9.0/24", &name]);
+    let on_net = env.ok(&["run", "--rm", "--network", &name, "bb", "cat", "/etc/resolv.conf"]).stdout;
+    assert_eq!(on_net, "nameserver 10.232.9.1\nsearch lab.example\noptions timeout:1\n");
+}

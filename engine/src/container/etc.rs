@@ -21,8 +21,38 @@ pub fn write_etc_files(store: &Store, record: &Record) -> Result<()> {
         hosts.push_str(&format!("{ip}\t{name}\n"));
     }
     fs::write(dir.join("hosts"), hosts).at(dir.join("hosts"))?;
-    fs::write(dir.join("resolv.conf"), resolv_conf(&fs::read_to_string("/etc/resolv.conf").unwrap_or_default()))
-        .at(dir.join("resolv.conf"))
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let h = &record.host_config;
+    let text = with_dns_options(&resolv_conf(&host), &h.dns, &h.dns_search, &h.dns_options);
+    fs::write(dir.join("resolv.conf"), text).at(dir.join("resolv.conf"))
+}
+
+/// A resolv.conf with the container's own `--dns` servers, `--dns-search` domains and
+/// `--dns-option`s in place of the base file's lines of each kind (given ones only).
+pub fn with_dns_options(base: &str, nameservers: &[String], search: &[String], options: &[String]) -> String {
+    let mut out = String::new();
+    for line in base.lines() {
+        let keep = match line.split_whitespace().next() {
+            Some("nameserver") => nameservers.is_empty(),
+            Some("search" | "domain") => search.is_empty(),
+            Some("options") => options.is_empty(),
+            _ => true,
+        };
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for ns in nameservers {
+        out.push_str(&format!("nameserver {ns}\n"));
+    }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
+    out
 }
 
 /// The host's resolv.conf without loopback resolvers (unreachable from a container's network

@@ -126,6 +126,11 @@ pub struct HostConfig {
     pub publish_all_ports: bool,
     /// `--add-host`: `name:ip` lines for /etc/hosts.
     pub extra_hosts: Vec<String>,
+    /// `--dns`, `--dns-search`, `--dns-option` (or the engine configuration's `dns`,
+    /// `dns-search`, `dns-opts` when the container sets none of its own).
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

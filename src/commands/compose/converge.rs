@@ -154,6 +154,7 @@ fn create(
     .map_err(|e| anyhow!(e))?;
     let mut options = options;
     share_with_parents(store, project, name, svc, &mut options)?;
+    crate::commands::container::apply_dns_defaults(ctx, &mut options);
     Ok(store.create_container(&options)?.id)
 }
 

@@ -125,6 +125,7 @@ pub fn run(ctx: &Context, global: &ComposeArgs, args: &RunArgs) -> Result<i32> {
     })
     .map_err(|e| fail(anyhow!(e)))?;
     converge::share_with_parents(&store, &project, &args.service, &svc, &mut options).map_err(fail)?;
+    container::apply_dns_defaults(ctx, &mut options);
     options.env.extend(args.env.iter().filter_map(|e| host_env(e)));
     for l in &args.labels {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));

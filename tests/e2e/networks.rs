@@ -348,3 +348,13 @@ fn dns_options_add_host_and_the_engine_defaults_shape_resolv_conf_and_hosts() {
     let on_net = env.ok(&["run", "--rm", "--network", &name, "bb", "cat", "/etc/resolv.conf"]).stdout;
     assert_eq!(on_net, "nameserver 10.232.9.1\nsearch lab.example\noptions timeout:1\n");
 }
+
+#[test]
+fn network_none_has_only_a_loopback_that_is_up() {
+    let env = env_with_busybox();
+    let links = env.ok(&["run", "--rm", "--network", "none", "bb", "ip", "-o", "link", "show"]).stdout;
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.starts_with("1: lo: <LOOPBACK,UP,LOWER_UP>"), "{links}");
+    let ping = env.ok(&["run", "--rm", "--network", "none", "bb", "ping", "-c", "1", "-W", "1", "127.0.0.1"]).stdout;
+    assert!(ping.contains("1 packets received"), "{ping}");
+}

@@ -123,6 +123,15 @@ impl Launcher for RuntimeLauncher {
                 return Err((125, format!("receiving the container's pty: {e}")));
             }
         };
+        // Docker's `--network none` still has a loopback that is up.
+        if network == Some(None) && record.host_config.network_mode != "host" {
+            if let Some(pid) = container.pid() {
+                if let Err(e) = loopback_up(pid.as_raw()) {
+                    let _ = container.delete(true);
+                    return Err((125, format!("bringing up the loopback interface: {e}")));
+                }
+            }
+        }
         if let Err(e) = container.start() {
             let _ = container.delete(true);
             return Err((125, format!("starting the container: {}", describe(&e))));
@@ -163,4 +172,38 @@ impl Launcher for RuntimeLauncher {
         let master = master.map_err(|e| (126, format!("receiving the exec's pty: {e}")))?;
         Ok(Started { pid, console: master })
     }
+}
+
+/// Sets `lo` up in the network namespace of `pid`, from a short-lived thread that enters it
+/// (setns changes only the calling thread's namespace; the thread is joined before the
+/// runtime forks again).
+fn loopback_up(pid: i32) -> std::io::Result<()> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    std::thread::spawn(move || -> std::io::Result<()> {
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&ns),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )?;
+        let sock = rustix::net::socket(rustix::net::AddressFamily::INET, rustix::net::SocketType::DGRAM, None)?;
+        // SAFETY: ifreq is plain old data; all-zero is a valid value.
+        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+        // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we pass, which lives
+        // across both calls.
+        unsafe {
+            if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the loopback thread panicked"))?
 }

@@ -501,7 +501,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub shm_size: Option<String>,
     /// Connect a container to a network
-    #[arg(long = "network", alias = "net", default_value = "none")]
+    #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
     /// Expose a port or a range of ports
     #[arg(long = "expose")]

@@ -21,7 +21,8 @@ fn nft(args: &[&str], stdin: Option<&str>) -> Result<String> {
 }
 
 /// The network's rules: masquerade what leaves its subnet (not for `--internal`), accept its
-/// forwarded traffic, and for `--internal` drop what would leave the bridge.
+/// forwarded traffic but not into other bridges, and for `--internal` drop what would leave
+/// the bridge.
 pub fn add(network: &Network) -> Result<()> {
     let (br, subnet, tag) = (&network.bridge, &network.subnet, format!("berth:{}", network.id));
     let mut script = String::from(TABLE);
@@ -35,6 +36,11 @@ pub fn add(network: &Network) -> Result<()> {
     } else {
         script.push_str(&format!(
             "add rule inet berth postrouting ip saddr {subnet} ip daddr != {subnet} masquerade comment \"{tag}\"\n"
+        ));
+        // Networks are isolated from each other, as Docker's are: nothing goes from this bridge
+        // to another bridge, except to a published port (DNAT'd through the host).
+        script.push_str(&format!(
+            "add rule inet berth forward iifname \"{br}\" oifname \"br-*\" oifname != \"{br}\" ct status & dnat == 0 drop comment \"{tag}\"\n"
         ));
         script.push_str(&format!("add rule inet berth forward iifname \"{br}\" accept comment \"{tag}\"\n"));
         script.push_str(&format!(

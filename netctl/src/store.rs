@@ -39,7 +39,14 @@ pub struct Network {
     pub bridge: String,
     /// Container ID -> endpoint.
     pub endpoints: BTreeMap<String, Endpoint>,
+    /// The default network (`bridge`): its bridge and rules exist only while it has containers,
+    /// and it has no DNS by name, as Docker's default bridge has none.
+    #[serde(default)]
+    pub default: bool,
 }
+
+/// The default network's name, as Docker's.
+pub const DEFAULT_NETWORK: &str = "bridge";
 
 impl Network {
     pub fn short_id(&self) -> &str {
@@ -151,6 +158,9 @@ impl Networks {
     /// Creates the network: its record, its bridge with the gateway address, its NAT rules.
     /// Nothing is left behind when a step fails.
     pub fn create(&self, options: &CreateOptions) -> Result<Network> {
+        if options.name == DEFAULT_NETWORK || options.name == "host" || options.name == "none" {
+            return Err(Error::Invalid(format!("network with name {} already exists", options.name)));
+        }
         let _guard = self.lock()?;
         // Subnets are picked against the host's routes: two state roots creating networks at
         // once must not both pick the one that is free until the other's bridge is up.
@@ -194,6 +204,7 @@ impl Networks {
             internal: options.internal,
             labels: options.labels.clone(),
             endpoints: BTreeMap::new(),
+            default: false,
         };
         link::bridge_up(&network.bridge, gateway, subnet.prefix)?;
         if let Err(e) = nat::add(&network).and_then(|()| self.save(&network)) {
@@ -204,10 +215,66 @@ impl Networks {
         Ok(network)
     }
 
+    /// The default network's record, made on first use (no kernel objects until a container
+    /// joins it).
+    pub fn ensure_default(&self) -> Result<Network> {
+        let _guard = self.lock()?;
+        if let Some(n) = self.list()?.into_iter().find(|n| n.default) {
+            return Ok(n);
+        }
+        let id = random_id();
+        let network = Network {
+            bridge: format!("br-{}", &id[..12]),
+            id,
+            name: DEFAULT_NETWORK.to_string(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            // Chosen when its bridge comes up (the host's routes decide).
+            subnet: String::new(),
+            gateway: String::new(),
+            internal: false,
+            labels: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            default: true,
+        };
+        self.save(&network)?;
+        Ok(network)
+    }
+
+    /// Brings the default network's bridge and rules up for its first container, on a subnet
+    /// free on the host now (under the caller's lock).
+    fn default_up(&self, network: &mut Network, all: &[Network]) -> Result<()> {
+        let _host_guard = host_lock()?;
+        let mut taken: Vec<Subnet> = all.iter().filter(|n| !n.default).filter_map(|n| n.subnet().ok()).collect();
+        taken.extend(ipam::host_routes());
+        let current = network.subnet().ok().filter(|s| !taken.iter().any(|t| t.overlaps(s)));
+        let subnet = match current {
+            Some(s) => s,
+            None => ipam::pick_subnet(Subnet::parse(ipam::DEFAULT_POOL)?, &taken)?,
+        };
+        network.subnet = subnet.to_string();
+        network.gateway = subnet.nth(1).to_string();
+        link::bridge_up(&network.bridge, subnet.nth(1), subnet.prefix)?;
+        if let Err(e) = nat::add(network) {
+            let _ = nat::remove(&network.id, &network.bridge);
+            let _ = link::bridge_down(&network.bridge);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Takes the default network's bridge and rules down after its last container.
+    fn default_down(network: &Network) {
+        let _ = nat::remove(&network.id, &network.bridge);
+        let _ = link::bridge_down(&network.bridge);
+    }
+
     /// Removes a network without endpoints: rules, bridge, record.
     pub fn remove(&self, key: &str) -> Result<Network> {
         let _guard = self.lock()?;
         let network = self.find(key)?;
+        if network.default {
+            return Err(Error::Invalid(format!("{} is a pre-defined network and cannot be removed", network.name)));
+        }
         if !network.endpoints.is_empty() {
             return Err(Error::Invalid(format!(
                 "error while removing network: network {} id {} has active endpoints",
@@ -236,42 +303,19 @@ impl Networks {
             let _guard = self.lock()?;
             let all = self.list()?;
             let mut network = find_in(&all, key)?;
-            let subnet = network.subnet()?;
-            let gateway: Ipv4Addr = network.gateway.parse().map_err(|_| Error::Invalid("bad gateway".into()))?;
-            let used: Vec<Ipv4Addr> = network
-                .endpoints
-                .iter()
-                .filter(|(id, _)| id.as_str() != container_id)
-                .filter_map(|(_, e)| e.ip.parse().ok())
-                .collect();
-            let address = match ip {
-                Some(ip) => {
-                    let ip: Ipv4Addr = ip.parse().map_err(|_| Error::Invalid(format!("invalid IPv4 address: {ip}")))?;
-                    if !subnet.contains(ip) || ip == gateway {
-                        return Err(Error::Invalid(format!(
-                            "no configured subnet or ip-range contain the IP address {ip}"
-                        )));
+            let brought_up = network.default && network.endpoints.is_empty();
+            if brought_up {
+                self.default_up(&mut network, &all)?;
+            }
+            let chosen = Self::choose_endpoint(&network, &all, container_id, container_name, ip, aliases, publish);
+            let endpoint = match chosen {
+                Ok(e) => e,
+                Err(e) => {
+                    if brought_up {
+                        Self::default_down(&network);
                     }
-                    if used.contains(&ip) {
-                        return Err(Error::Invalid(format!("Address already in use: {ip}")));
-                    }
-                    ip
+                    return Err(e);
                 }
-                None => ipam::next_free(subnet, gateway, &used)?,
-            };
-            // Host ports are one namespace across every network of this state root.
-            let taken: Vec<Mapping> = all
-                .iter()
-                .flat_map(|n| n.endpoints.iter())
-                .filter(|(id, _)| id.as_str() != container_id)
-                .flat_map(|(_, e)| e.ports.iter().cloned())
-                .collect();
-            let ports = ports::allocate(publish, &taken)?;
-            let endpoint = Endpoint {
-                container_name: container_name.to_string(),
-                ip: address.to_string(),
-                aliases: aliases.to_vec(),
-                ports,
             };
             network.endpoints.insert(container_id.to_string(), endpoint.clone());
             self.save(&network)?;
@@ -289,6 +333,57 @@ impl Networks {
         Ok((network, endpoint))
     }
 
+    /// The container's address (the one asked for, or the next free) and host ports on
+    /// `network`.
+    #[allow(clippy::too_many_arguments)]
+    fn choose_endpoint(
+        network: &Network,
+        all: &[Network],
+        container_id: &str,
+        container_name: &str,
+        ip: Option<&str>,
+        aliases: &[String],
+        publish: &[Request],
+    ) -> Result<Endpoint> {
+        let subnet = network.subnet()?;
+        let gateway: Ipv4Addr = network.gateway.parse().map_err(|_| Error::Invalid("bad gateway".into()))?;
+        let used: Vec<Ipv4Addr> = network
+            .endpoints
+            .iter()
+            .filter(|(id, _)| id.as_str() != container_id)
+            .filter_map(|(_, e)| e.ip.parse().ok())
+            .collect();
+        let address = match ip {
+            Some(ip) => {
+                let ip: Ipv4Addr = ip.parse().map_err(|_| Error::Invalid(format!("invalid IPv4 address: {ip}")))?;
+                if !subnet.contains(ip) || ip == gateway {
+                    return Err(Error::Invalid(format!(
+                        "no configured subnet or ip-range contain the IP address {ip}"
+                    )));
+                }
+                if used.contains(&ip) {
+                    return Err(Error::Invalid(format!("Address already in use: {ip}")));
+                }
+                ip
+            }
+            None => ipam::next_free(subnet, gateway, &used)?,
+        };
+        // Host ports are one namespace across every network of this state root.
+        let taken: Vec<Mapping> = all
+            .iter()
+            .flat_map(|n| n.endpoints.iter())
+            .filter(|(id, _)| id.as_str() != container_id)
+            .flat_map(|(_, e)| e.ports.iter().cloned())
+            .collect();
+        let ports = ports::allocate(publish, &taken)?;
+        Ok(Endpoint {
+            container_name: container_name.to_string(),
+            ip: address.to_string(),
+            aliases: aliases.to_vec(),
+            ports,
+        })
+    }
+
     /// Unplugs the container from every network and frees its addresses (idempotent).
     pub fn detach(&self, container_id: &str) -> Result<()> {
         let _ = nat::unpublish(container_id);
@@ -296,6 +391,9 @@ impl Networks {
         let _guard = self.lock()?;
         for mut network in self.list()? {
             if network.endpoints.remove(container_id).is_some() {
+                if network.default && network.endpoints.is_empty() {
+                    Self::default_down(&network);
+                }
                 self.save(&network)?;
             }
         }

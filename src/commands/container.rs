@@ -60,21 +60,25 @@ struct NetworkedLauncher {
     config: Option<std::path::PathBuf>,
 }
 
-/// Whether a network mode names a user network (not `none`, `host` or another container's).
+/// Whether a network mode names a user network (not the default `bridge`, `none`, `host` or
+/// another container's).
 fn is_user_network(mode: &str) -> bool {
-    !matches!(mode, "" | "none" | "host") && !mode.starts_with("container:")
+    !matches!(mode, "" | "none" | "host" | "bridge" | "default") && !mode.starts_with("container:")
 }
 
-/// The container's user network, if it is on one.
-fn user_network(record: &Record) -> Option<&str> {
-    let mode = record.host_config.network_mode.as_str();
-    is_user_network(mode).then_some(mode)
+/// The bridge network the container joins (the default `bridge` or a user network), if any.
+fn bridge_network(record: &Record) -> Option<&str> {
+    match record.host_config.network_mode.as_str() {
+        "bridge" | "default" => Some(netctl::store::DEFAULT_NETWORK),
+        mode if is_user_network(mode) => Some(mode),
+        _ => None,
+    }
 }
 
 /// The container's network and its endpoint there, while it has one (user networks only: the
 /// network files are not read for the others).
 fn endpoint_of(store: &Store, record: &Record) -> Option<(netctl::Network, netctl::Endpoint)> {
-    let network = netctl::Networks::open(store.root()).ok()?.find(user_network(record)?).ok()?;
+    let network = netctl::Networks::open(store.root()).ok()?.find(bridge_network(record)?).ok()?;
     let endpoint = network.endpoints.get(&record.id)?.clone();
     Some((network, endpoint))
 }
@@ -91,7 +95,7 @@ impl Launcher for NetworkedLauncher {
             self.inner.join_network_namespace(Some(netns));
             return self.inner.start(record, rootfs, dir);
         }
-        let Some(network) = user_network(record) else { return self.inner.start(record, rootfs, dir) };
+        let Some(network) = bridge_network(record) else { return self.inner.start(record, rootfs, dir) };
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
         let (joined, endpoint) = networks
             .attach(
@@ -104,14 +108,18 @@ impl Launcher for NetworkedLauncher {
             )
             .map_err(|e| (EXIT_BERTH, e.to_string()))?;
         let gateway = joined.gateway;
-        // Names on the network resolve through berth's DNS server on the gateway.
-        if let Err(e) = write_network_etc(dir, &gateway, &endpoint.ip, record) {
+        // On a user network names resolve through berth's DNS server on the gateway; the
+        // default network has no DNS by name (as Docker's), so its resolv.conf stays the host's.
+        let dns = (!joined.default).then_some(gateway.as_str());
+        if let Err(e) = write_network_etc(dir, dns, &endpoint.ip, record) {
             let _ = networks.detach(&record.id);
             return Err((EXIT_BERTH, format!("writing {}: {e}", dir.display())));
         }
-        netctl::dns::ensure_listening(&self.runroot, &gateway, &record.id, || {
-            super::network::start_dns(&self.root, &self.runroot, self.config.as_deref())
-        });
+        if !joined.default {
+            netctl::dns::ensure_listening(&self.runroot, &gateway, &record.id, || {
+                super::network::start_dns(&self.root, &self.runroot, self.config.as_deref())
+            });
+        }
         self.inner.join_network_namespace(Some(netctl::link::netns_path(&record.id)));
         let started = self.inner.start(record, rootfs, dir);
         if started.is_err() {
@@ -122,7 +130,7 @@ impl Launcher for NetworkedLauncher {
 
     fn delete(&mut self, record: &Record) {
         self.inner.delete(record);
-        if user_network(record).is_some() {
+        if bridge_network(record).is_some() {
             if let Ok(networks) = netctl::Networks::open(&self.root) {
                 let _ = networks.detach(&record.id);
             }
@@ -180,11 +188,14 @@ pub(crate) fn host_ip_of(m: &netctl::ports::Mapping) -> &str {
 
 /// A user network's resolv.conf (the gateway's DNS server; the container's search domains and
 /// options, else the host's) and the container's own line in /etc/hosts, as Docker writes them.
-fn write_network_etc(dir: &std::path::Path, gateway: &str, ip: &str, record: &Record) -> io::Result<()> {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let h = &record.host_config;
-    let resolv = engine::container::etc::with_dns_options(&host, &[gateway.to_string()], &h.dns_search, &h.dns_options);
-    std::fs::write(dir.join("resolv.conf"), resolv)?;
+fn write_network_etc(dir: &std::path::Path, dns: Option<&str>, ip: &str, record: &Record) -> io::Result<()> {
+    if let Some(gateway) = dns {
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let h = &record.host_config;
+        let resolv =
+            engine::container::etc::with_dns_options(&host, &[gateway.to_string()], &h.dns_search, &h.dns_options);
+        std::fs::write(dir.join("resolv.conf"), resolv)?;
+    }
     let hostname = &record.config.hostname;
     let mut hosts = std::fs::read_to_string(dir.join("hosts"))?;
     hosts.push_str(&format!("{ip}\t{hostname}\n"));
@@ -201,6 +212,9 @@ fn check_network(ctx: &Context, args: &RunArgs, options: &mut engine::container:
         }
         let id = ctx.store()?.resolve_container(other)?;
         options.host.network_mode = format!("container:{id}");
+    }
+    if matches!(name, "" | "bridge" | "default") {
+        super::network::networks(ctx)?.ensure_default()?;
     }
     if !is_user_network(name) {
         if args.ip.is_some() {

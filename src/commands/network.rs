@@ -70,7 +70,10 @@ pub fn create(ctx: &Context, args: NetworkCreateArgs) -> Result<i32> {
 
 pub fn ls(ctx: &Context, args: NetworkLsArgs) -> Result<i32> {
     let mut items = Vec::new();
-    for n in networks(ctx)?.list()? {
+    let store = networks(ctx)?;
+    // The default network is always listed, as Docker's is.
+    store.ensure_default()?;
+    for n in store.list()? {
         let mut keep = true;
         for f in &args.filters {
             let (k, v) =

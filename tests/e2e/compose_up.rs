@@ -109,7 +109,12 @@ services:
     );
     env.compose_ok(&dir, &["up", "-d"]);
     // The containers' own log lines, with their times: db ready < migrated < web started.
-    let logs = env.compose_ok(&dir, &["logs", "-t", "--no-log-prefix"]).stdout;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut logs = String::new();
+    while !logs.contains("web started") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        logs = env.compose_ok(&dir, &["logs", "-t", "--no-log-prefix"]).stdout;
+    }
     let time_of = |text: &str| -> String {
         logs.lines()
             .find(|l| l.ends_with(text))
@@ -310,7 +315,7 @@ fn a_bad_file_or_a_failed_condition_exits_non_zero_and_says_why() {
     let bad = env.compose(&dir, &["up", "-d"]);
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("compose.yaml") && bad.stderr.contains("ports"), "{}", bad.stderr);
-    assert_eq!(env.ok(&["network", "ls", "-q"]).stdout, "", "a bad file made a network");
+    assert_eq!(env.ok(&["network", "ls", "--format", "{{.Name}}"]).stdout, "bridge\n", "a bad file made a network");
 
     std::fs::write(
         dir.join("compose.yaml"),
@@ -401,7 +406,7 @@ networks:
     env.compose_ok(&dir, &["up", "-d"]);
     assert_eq!(ids(&env, &dir), first);
     env.compose_ok(&dir, &["down", "-t", "0"]);
-    assert_eq!(env.ok(&["network", "ls", "-q"]).stdout, "");
+    assert_eq!(env.ok(&["network", "ls", "--format", "{{.Name}}"]).stdout, "bridge\n");
 }
 
 #[test]

@@ -101,7 +101,7 @@ fn detached_containers_outlive_the_cli_and_stop_on_request() {
     let env = env_with_busybox();
     // PID 1 of a PID namespace gets only the signals it handles (as in Docker, where a bare
     // `sleep` as PID 1 ignores SIGTERM): this one handles TERM and USR1.
-    let script = "trap 'exit 143' TERM; trap 'exit 138' USR1; while true; do sleep 0.05; done";
+    let script = "trap 'exit 143' TERM; trap 'exit 138' USR1; echo ready; while true; do sleep 0.05; done";
     let id = env.ok(&["run", "-d", "--name", "sleeper", "bb", "sh", "-c", script]).stdout.trim().to_string();
     assert_eq!(id.len(), 64);
     let ps = env.ok(&["ps"]).stdout;
@@ -130,6 +130,12 @@ fn detached_containers_outlive_the_cli_and_stop_on_request() {
     // start again, kill with a signal, wait for the status.
     env.ok(&["start", "sleeper"]);
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "sleeper"]).stdout, "running\n");
+    // A signal PID 1 has no handler for yet is dropped: wait until the traps are set.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.ok(&["logs", "sleeper"]).stdout.matches("ready").count() < 2 {
+        assert!(Instant::now() < deadline, "the restarted shell never got ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     env.ok(&["kill", "-s", "USR1", "sleeper"]);
     assert_eq!(env.ok(&["wait", "sleeper"]).stdout, "138\n");
 

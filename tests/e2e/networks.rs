@@ -140,7 +140,7 @@ fn internal_networks_have_no_route_out_and_prune_removes_unused_ones() {
     }
     env.ok(&["rm", &c]);
     assert_eq!(env.ok(&["network", "prune", "-f"]).stdout, format!("Deleted Networks:\n{name}\n"));
-    assert_eq!(env.ok(&["network", "ls", "-q"]).stdout, "");
+    assert_eq!(env.ok(&["network", "ls", "--format", "{{.Name}}"]).stdout, "bridge\n", "prune keeps only the default");
     assert_eq!(leftovers(&id, &[&c]), Vec::<String>::new());
 }
 
@@ -357,4 +357,33 @@ fn network_none_has_only_a_loopback_that_is_up() {
     assert!(links.starts_with("1: lo: <LOOPBACK,UP,LOWER_UP>"), "{links}");
     let ping = env.ok(&["run", "--rm", "--network", "none", "bb", "ping", "-c", "1", "-W", "1", "127.0.0.1"]).stdout;
     assert!(ping.contains("1 packets received"), "{ping}");
+}
+
+#[test]
+fn the_default_bridge_network_comes_and_goes_with_its_containers() {
+    let env = env_with_busybox();
+    let port = free_port();
+    std::fs::create_dir(env.path("www")).unwrap();
+    std::fs::write(env.path("www/index.html"), "on the default bridge\n").unwrap();
+    let www = format!("{}:/www:ro", env.path("www").display());
+    let spec = format!("{port}:80");
+    let web = env.ok(&["run", "-d", "-p", &spec, "-v", &www, "--init", "bb", "httpd", "-f", "-p", "80", "-h", "/www"]);
+    let web = web.stdout.trim().to_string();
+    assert_eq!(env.ok(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &web]).stdout, "bridge\n");
+    assert_eq!(http_get(&format!("127.0.0.1:{port}")), "on the default bridge\n");
+    let network = env.ok(&["network", "inspect", "-f", "{{.Id}}", "bridge"]).stdout.trim().to_string();
+    let bridge = format!("br-{}", &network[..12]);
+    assert!(sh("ip -o link show").contains(&bridge));
+    // Another container reaches it by address, not by name (no DNS on the default bridge).
+    let ip = env.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &web]).stdout.trim().to_string();
+    let url = format!("http://{ip}/");
+    assert_eq!(env.ok(&["run", "--rm", "bb", "wget", "-q", "-O", "-", &url]).stdout, "on the default bridge\n");
+    let resolv = env.ok(&["run", "--rm", "bb", "cat", "/etc/resolv.conf"]).stdout;
+    assert!(!resolv.contains(&format!("nameserver {}", ip.rsplit_once('.').unwrap().0)), "{resolv}");
+    let err = env.fails(&["network", "rm", "bridge"], 1);
+    assert!(err.contains("bridge is a pre-defined network and cannot be removed"), "{err}");
+    // The bridge and its rules go with the last container.
+    env.ok(&["rm", "-f", &web]);
+    assert_eq!(leftovers(&network, &[&web]), Vec::<String>::new());
+    assert_eq!(env.ok(&["network", "ls", "--format", "{{.Name}}"]).stdout, "bridge\n");
 }

@@ -135,8 +135,8 @@ impl Store {
             ..Default::default()
         };
         let mut host = options.host.clone();
-        if host.network_mode.is_empty() {
-            host.network_mode = "none".into();
+        if host.network_mode.is_empty() || host.network_mode == "default" {
+            host.network_mode = "bridge".into();
         }
         // Every image VOLUME the user did not mount over becomes an anonymous volume.
         for path in image.volumes.keys() {

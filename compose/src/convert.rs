@@ -249,6 +249,8 @@ pub fn create_options(c: &Container) -> Result<CreateOptions, String> {
         mounts: mounts(c)?,
         port_bindings,
         extra_hosts: svc.extra_hosts.clone(),
+        // `links: [db:database]`: the converge step resolves service names to containers.
+        links: svc.links.iter().map(|l| if l.contains(':') { l.clone() } else { format!("{l}:{l}") }).collect(),
         dns: svc.dns.clone(),
         dns_search: svc.dns_search.clone(),
         dns_options: svc.dns_opt.clone(),

@@ -107,11 +107,23 @@ impl Launcher for NetworkedLauncher {
                 &publish_requests(record),
             )
             .map_err(|e| (EXIT_BERTH, e.to_string()))?;
-        let gateway = joined.gateway;
+        let gateway = joined.gateway.clone();
         // On a user network names resolve through berth's DNS server on the gateway; the
         // default network has no DNS by name (as Docker's), so its resolv.conf stays the host's.
         let dns = (!joined.default).then_some(gateway.as_str());
-        if let Err(e) = write_network_etc(dir, dns, &endpoint.ip, record) {
+        let links = match link_lines(&joined, record) {
+            Ok(lines) => lines,
+            Err(message) => {
+                let _ = networks.detach(&record.id);
+                return Err((EXIT_BERTH, message));
+            }
+        };
+        let written = write_network_etc(dir, dns, &endpoint.ip, record).and_then(|()| {
+            let mut hosts = std::fs::read_to_string(dir.join("hosts"))?;
+            hosts.push_str(&links);
+            std::fs::write(dir.join("hosts"), hosts)
+        });
+        if let Err(e) = written {
             let _ = networks.detach(&record.id);
             return Err((EXIT_BERTH, format!("writing {}: {e}", dir.display())));
         }
@@ -188,6 +200,24 @@ pub(crate) fn host_ip_of(m: &netctl::ports::Mapping) -> &str {
 
 /// A user network's resolv.conf (the gateway's DNS server; the container's search domains and
 /// options, else the host's) and the container's own line in /etc/hosts, as Docker writes them.
+/// The `hosts` lines of the container's `--link`s: each linked container's address on
+/// `network` under its alias and its name (it must be running there).
+fn link_lines(network: &netctl::Network, record: &Record) -> std::result::Result<String, String> {
+    let mut out = String::new();
+    for link in &record.host_config.links {
+        let (name, alias) = link.split_once(':').unwrap_or((link, link));
+        let Some(endpoint) = network.endpoints.values().find(|e| e.container_name == name) else {
+            return Err(format!("Cannot link to {name}: it is not running on network {}", network.name));
+        };
+        out.push_str(&if alias == name {
+            format!("{}\t{name}\n", endpoint.ip)
+        } else {
+            format!("{}\t{alias} {name}\n", endpoint.ip)
+        });
+    }
+    Ok(out)
+}
+
 fn write_network_etc(dir: &std::path::Path, dns: Option<&str>, ip: &str, record: &Record) -> io::Result<()> {
     if let Some(gateway) = dns {
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -215,6 +245,10 @@ fn check_network(ctx: &Context, args: &RunArgs, options: &mut engine::container:
     }
     if matches!(name, "" | "bridge" | "default") {
         super::network::networks(ctx)?.ensure_default()?;
+    }
+    for link in &options.host.links {
+        let target = link.split(':').next().unwrap_or_default();
+        ctx.store()?.resolve_container(target).map_err(|_| anyhow::anyhow!("could not get container for {target}"))?;
     }
     if !is_user_network(name) {
         if args.ip.is_some() {

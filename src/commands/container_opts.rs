@@ -319,6 +319,14 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
         binds: args.volumes.clone(),
         mounts,
         extra_hosts: args.add_host.clone(),
+        links: args
+            .link
+            .iter()
+            .map(|l| match l.split_once(':') {
+                Some((name, alias)) => format!("{}:{alias}", name.trim_start_matches('/')),
+                None => format!("{l}:{l}"),
+            })
+            .collect(),
         dns: args.dns.clone(),
         dns_search: args.dns_search.clone(),
         dns_options: args.dns_option.clone(),

@@ -387,3 +387,26 @@ fn the_default_bridge_network_comes_and_goes_with_its_containers() {
     assert_eq!(leftovers(&network, &[&web]), Vec::<String>::new());
     assert_eq!(env.ok(&["network", "ls", "--format", "{{.Name}}"]).stdout, "bridge\n");
 }
+
+#[test]
+fn link_gives_the_other_container_an_alias() {
+    let env = env_with_busybox();
+    env.ok(&["run", "-d", "--init", "--name", "db", "bb", "sleep", "60"]);
+    let hosts = env
+        .ok(&[
+            "run",
+            "--rm",
+            "--link",
+            "db:database",
+            "bb",
+            "sh",
+            "-c",
+            "grep database /etc/hosts; ping -c 1 -W 2 database >/dev/null && echo reached",
+        ])
+        .stdout;
+    let ip = env.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]).stdout.trim().to_string();
+    assert_eq!(hosts, format!("{ip}\tdatabase db\nreached\n"));
+    let err = env.fails(&["run", "--rm", "--link", "nosuch:x", "bb", "true"], 125);
+    assert!(err.contains("could not get container for nosuch"), "{err}");
+    env.ok(&["rm", "-f", "db"]);
+}

@@ -131,6 +131,9 @@ pub struct HostConfig {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_options: Vec<String>,
+    /// `--link NAME[:ALIAS]`, stored as `NAME:ALIAS`: the other container's address under
+    /// both names in /etc/hosts.
+    pub links: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

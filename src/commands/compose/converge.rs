@@ -189,6 +189,16 @@ pub fn share_with_parents(
         options.host.port_bindings.clear();
         options.endpoint = Default::default();
     }
+    // `links` name services: the link goes to the service's first container, under the alias
+    // and the service name.
+    for link in &mut options.host.links {
+        let (service, alias) = link.split_once(':').unwrap_or((link.as_str(), link.as_str()));
+        if project.services.contains_key(service) {
+            let parent = parent_container(store, project, service)
+                .map_err(|e| anyhow!("service {name:?}: links {service}: {e}"))?;
+            *link = format!("{}:{alias}", parent.name);
+        }
+    }
     for from in &svc.volumes_from {
         let (reference, access) = match from.rsplit_once(':') {
             Some((r, a @ ("ro" | "rw"))) => (r, a),

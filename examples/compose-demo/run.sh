@@ -16,11 +16,8 @@ cleanup() {
 trap cleanup EXIT
 
 # The base image: the host's static busybox.
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
-cp /bin/busybox "$work/rootfs/bin/"
-chroot "$work/rootfs" /bin/busybox --install -s /bin
-echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
-echo 'root:x:0:' >"$work/rootfs/etc/group"
+source "$(dirname "$0")/../busybox-rootfs.sh"
+busybox_rootfs "$work"
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 "$berth" import -c 'CMD ["sh"]' "$work/busybox.tar" demo/busybox >/dev/null
 

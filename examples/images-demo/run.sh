@@ -7,11 +7,8 @@ trap 'rm -rf "$work"' EXIT
 export BERTH_ROOT="$work/state"
 
 # A root filesystem from the host's static busybox: the image every berth example starts from.
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc"
-cp /bin/busybox "$work/rootfs/bin/"
-chroot "$work/rootfs" /bin/busybox --install -s /bin
-echo 'root:x:0:0:root:/root:/bin/sh' > "$work/rootfs/etc/passwd"
-echo 'root:x:0:' > "$work/rootfs/etc/group"
+source "$(dirname "$0")/../busybox-rootfs.sh"
+busybox_rootfs "$work"
 tar -C "$work/rootfs" -czf "$work/busybox.tar.gz" .
 
 step() { printf '\n$ berth %s\n' "$*"; "$berth" "$@"; }

@@ -15,11 +15,9 @@ cleanup() {
 trap cleanup EXIT
 
 # The image: the host's static busybox (as every berth example).
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/site"
-cp /bin/busybox "$work/rootfs/bin/"
-chroot "$work/rootfs" /bin/busybox --install -s /bin
-echo 'root:x:0:0:root:/root:/bin/sh' >"$work/rootfs/etc/passwd"
-echo 'root:x:0:' >"$work/rootfs/etc/group"
+source "$(dirname "$0")/../busybox-rootfs.sh"
+busybox_rootfs "$work"
+mkdir -p "$work/site"
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 echo '<h1>served by berth</h1>' >"$work/site/index.html"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

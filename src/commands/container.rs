@@ -41,7 +41,7 @@ impl std::fmt::Display for ExitError {
 
 impl std::error::Error for ExitError {}
 
-fn launcher(ctx: &Context) -> Box<dyn Launcher> {
+pub(super) fn launcher(ctx: &Context) -> Box<dyn Launcher> {
     Box::new(NetworkedLauncher {
         inner: engine::container::launch::RuntimeLauncher::new(&ctx.root, &ctx.runroot),
         root: ctx.root.clone(),
@@ -212,7 +212,7 @@ pub fn monitor(ctx: &Context, args: MonitorArgs) -> Result<i32> {
 
 /// Starts a container's monitor and waits for its report. With `attach_first`, returns once
 /// the monitor listens; the caller then attaches, which starts the process.
-fn spawn_monitor(
+pub(super) fn spawn_monitor(
     ctx: &Context,
     id: &str,
     attach_first: bool,
@@ -246,7 +246,7 @@ fn spawn_monitor(
 }
 
 /// Reads the monitor's report up to `started`/`ready`; an `error` becomes an ExitError.
-fn read_report(report: &mut io::BufReader<std::fs::File>, until: &str) -> Result<()> {
+pub(super) fn read_report(report: &mut io::BufReader<std::fs::File>, until: &str) -> Result<()> {
     let mut line = String::new();
     loop {
         line.clear();

@@ -1,0 +1,53 @@
+//! The build cache: a step's key (its parent image, its instruction with every value
+//! substituted, the build args it sees, and for COPY/ADD the checksum of what it copies) maps to
+//! the image the step made. Entries are small files under `<root>/buildcache/`, written by
+//! rename; an entry whose image is gone (pruned) is a miss.
+
+use std::fs;
+use std::path::PathBuf;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::digest::Digest;
+use crate::store::Store;
+
+pub struct Cache {
+    dir: PathBuf,
+    enabled: bool,
+}
+
+/// The key of a step: each part is length-prefixed so no two lists collide.
+pub fn key(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+impl Cache {
+    pub fn new(store: &Store, enabled: bool) -> Cache {
+        Cache { dir: store.root().join("buildcache"), enabled }
+    }
+
+    pub fn get(&self, store: &Store, key: &str) -> Option<Digest> {
+        if !self.enabled {
+            return None;
+        }
+        let text = fs::read_to_string(self.dir.join(key)).ok()?;
+        let id = Digest::parse(text.trim())?;
+        store.db.image(&id).ok().flatten().map(|_| id)
+    }
+
+    /// Records a step's image. A failure to record only costs a later cache miss.
+    pub fn put(&self, key: &str, id: &Digest) {
+        if fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        let tmp = self.dir.join(format!(".{key}.{}", std::process::id()));
+        if fs::write(&tmp, id.as_str()).is_ok() && fs::rename(&tmp, self.dir.join(key)).is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+    }
+}

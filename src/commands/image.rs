@@ -116,6 +116,11 @@ pub fn images(ctx: &Context, args: ImagesArgs) -> Result<i32> {
         filters.push(Filter::Reference(r.clone()));
     }
     let mut list = store.list_images()?;
+    // Docker's rule: an untagged image that a build step built on is intermediate, hidden without -a.
+    if !args.all {
+        let intermediate = engine::build::intermediate_images(&store);
+        list.retain(|i| !i.tags.is_empty() || !intermediate.contains(&i.row.id));
+    }
     list.sort_by_key(|i| std::cmp::Reverse(created_of(i)));
     let mut items = Vec::new();
     for image in list.iter().filter(|i| matches_image(i, &filters)) {
@@ -340,6 +345,9 @@ fn image_json(store: &Store, image: &ImageSummary) -> Result<Value> {
     });
     if !c.stop_signal.is_empty() {
         config["StopSignal"] = json!(c.stop_signal);
+    }
+    if let Some(shell) = &c.shell {
+        config["Shell"] = json!(shell);
     }
     if c.healthcheck.is_none() {
         config.as_object_mut().expect("object").shift_remove("Healthcheck");

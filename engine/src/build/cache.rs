@@ -51,3 +51,28 @@ impl Cache {
         }
     }
 }
+
+/// Records that a build step made `child` on top of `parent` (what `images` hides as
+/// intermediate while the child exists).
+pub fn record_parent(store: &Store, child: &Digest, parent: &Digest) {
+    let dir = store.root().join("buildcache").join("parents");
+    if fs::create_dir_all(&dir).is_ok() {
+        let _ = fs::write(dir.join(child.hex()), parent.as_str());
+    }
+}
+
+/// The images some existing image was built on by a build step.
+pub fn intermediate_images(store: &Store) -> std::collections::BTreeSet<Digest> {
+    let dir = store.root().join("buildcache").join("parents");
+    let mut out = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Some(child) = Digest::from_hex(&entry.file_name().to_string_lossy()) else { continue };
+        if !matches!(store.db.image(&child), Ok(Some(_))) {
+            continue;
+        }
+        if let Some(parent) = fs::read_to_string(entry.path()).ok().and_then(|t| Digest::parse(t.trim())) {
+            out.insert(parent);
+        }
+    }
+    out
+}

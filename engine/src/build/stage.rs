@@ -419,6 +419,9 @@ impl Builder<'_> {
         let digest = self.store.put_blob(&oci::to_canonical_json(&cfg))?;
         let (id, _) = self.store.commit_image(&digest, None, &st.layers, &[])?;
         self.cache.put(key, &id);
+        if let Some(parent) = &st.id {
+            cache::record_parent(self.store, &id, parent);
+        }
         st.config = cfg;
         st.id = Some(id.clone());
         self.emit(Event::Image(&id));
@@ -838,6 +841,8 @@ impl Builder<'_> {
                 return Err(BuildError::RunFailed { command: command_text.clone(), code });
             }
             let upper = self.store.container_dir(&record.id).join("upper");
+            let lowers: Vec<_> = st.layers.iter().map(|l| self.store.layer_dir(&l.chain_id).join("diff")).collect();
+            strip_mountpoints(&upper, &lowers);
             let mut blob = self.store.blob_writer()?;
             crate::layer::write_layer_tar(&upper, &mut blob).at(&upper)?;
             let diff_id = blob.commit(None)?;
@@ -1049,8 +1054,7 @@ impl Builder<'_> {
                 items.push(Item::File { dest: d, src: Content::Path(path), meta: own(Meta::of(&meta)) });
             }
         }
-        drop(image);
-        drop(from_root);
+        // The sources (and --from's mount) are read until the layer is written.
         let sum = context::checksum(&items)?;
         let shown_dest = format!("/{}", dest_parts.join("/"));
         let key = cache::key(&[&st.parent_key(), &ins.keyword, &shown_dest, &sum]);
@@ -1061,6 +1065,27 @@ impl Builder<'_> {
         let kind = if sources.len() == 1 && items.len() == 1 { "file" } else { "multi" };
         let history = format!("/bin/sh -c #(nop) {} {kind}:{sum} in {shown_dest} ", ins.keyword);
         self.commit(st, &key, Some(history), Some(row))
+    }
+}
+
+/// Removes what the runtime made in the container's upper dir only to mount over it (empty
+/// `/proc`, `/sys`, `/dev`, and `/etc/hosts`-like files the image lacks): Docker keeps these in
+/// an init layer, never in a RUN step's layer.
+fn strip_mountpoints(upper: &std::path::Path, lowers: &[std::path::PathBuf]) {
+    let in_image = |rel: &str| lowers.iter().any(|l| fs::symlink_metadata(l.join(rel)).is_ok());
+    for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {
+        let path = upper.join(file);
+        if !in_image(file) && fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            let _ = fs::remove_file(&path);
+        }
+    }
+    // remove_dir only removes empty directories: anything a step wrote there stays.
+    for dir in ["dev", "proc", "sys", "etc"] {
+        let path = upper.join(dir);
+        let opaque = xattr::get(&path, "trusted.overlay.opaque").ok().flatten().is_some();
+        if !opaque {
+            let _ = fs::remove_dir(&path);
+        }
     }
 }
 

@@ -201,6 +201,24 @@ pub fn split_raw(s: &str, escape: char) -> Result<Vec<String>, String> {
                     quote = None;
                 }
             }
+            // `${VAR:-a b}` is one word.
+            None if c == '$' && chars.peek() == Some(&'{') => {
+                cur.push(c);
+                let mut depth = 0;
+                for n in chars.by_ref() {
+                    cur.push(n);
+                    match n {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
             None if c.is_whitespace() => {
                 if !cur.is_empty() {
                     words.push(std::mem::take(&mut cur));

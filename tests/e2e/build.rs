@@ -319,7 +319,7 @@ fn build_dockerignore_with_exceptions() {
     std::fs::write(dir.join("Dockerfile"), "FROM busybox\nCOPY debug.log /\n").unwrap();
     let run = build(&env, &dir, &[]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("Dockerfile line 2: COPY: COPY failed: file not found in build context or excluded by .dockerignore: stat debug.log"), "{}", run.stderr);
+    assert!(run.stderr.contains("Dockerfile line 2: COPY failed: file not found in build context or excluded by .dockerignore: stat debug.log"), "{}", run.stderr);
 }
 
 #[test]
@@ -375,11 +375,11 @@ fn build_refuses_to_leave_the_context() {
     std::os::unix::fs::symlink("../outside.txt", dir.join("rel-link")).unwrap();
     std::os::unix::fs::symlink("../", dir.join("up")).unwrap();
     let cases: &[(&str, &str)] = &[
-        ("COPY ../outside.txt /x", "Forbidden path outside the build context: ../outside.txt"),
-        ("COPY abs-link /x", "Forbidden path outside the build context: abs-link"),
-        ("COPY rel-link /x", "Forbidden path outside the build context: rel-link"),
-        ("COPY up/outside.txt /x", "Forbidden path outside the build context: up/outside.txt"),
-        ("ADD ok.txt/../../outside.txt /x", "Forbidden path outside the build context"),
+        ("COPY ../outside.txt /x", "forbidden path outside the build context: ../outside.txt"),
+        ("COPY abs-link /x", "forbidden path outside the build context: abs-link"),
+        ("COPY rel-link /x", "forbidden path outside the build context: rel-link"),
+        ("COPY up/outside.txt /x", "forbidden path outside the build context: up/outside.txt"),
+        ("ADD ok.txt/../../outside.txt /x", "forbidden path outside the build context"),
         // An absolute source is inside the context, which has no /etc/passwd.
         ("COPY /etc/passwd /x", "file not found in build context"),
     ];
@@ -417,10 +417,10 @@ fn build_failures_exit_1_and_tag_nothing() {
     assert!(run.stderr.contains("returned a non-zero code: 7"), "{}", run.stderr);
 
     for (text, want) in [
-        ("FROM busybox\n\nBOGUS x\n", "Error: dockerfile parse error on line 3: unknown instruction: BOGUS\n"),
+        ("FROM busybox\n\nBOGUS x\n", "Error: dockerfile parse error line 3: unknown instruction: BOGUS\n"),
         (
             "FROM busybox\nRUN <<EOF\necho never closed\n",
-            "Error: dockerfile parse error on line 2: unterminated heredoc EOF\n",
+            "Error: dockerfile parse error line 2: unterminated heredoc EOF\n",
         ),
         ("FROM busybox\nENV A=${B:?must be set}\n", "Error: Dockerfile line 2: ENV: B: must be set\n"),
         ("FROM missing-image\n", "Error: Dockerfile line 1: FROM: No such image: missing-image:latest\n"),
@@ -511,4 +511,27 @@ fn build_result_runs_under_docker() {
         let ran = sh(&format!("{podman} run --rm --runtime runc {tag}; {podman} rmi -a -f >/dev/null 2>&1; true"));
         assert_eq!(ran, "built by berth\nran\n");
     }
+}
+
+#[test]
+fn build_run_cache_mount_persists_outside_the_image() {
+    let env = Env::new();
+    env.busybox("busybox");
+    let dir = context(
+        &env,
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nARG N\nRUN --mount=type=cache,target=/var/cache/app echo \"run $N\" >> /var/cache/app/log && cp /var/cache/app/log /seen\nCMD [\"sh\", \"-c\", \"cat /seen; ls /var/cache/app | wc -l\"]\n",
+        )],
+    );
+    build_ok(&env, &dir, &["-t", "m:1", "--build-arg", "N=1"]);
+    build_ok(&env, &dir, &["-t", "m:2", "--build-arg", "N=2"]);
+    // The second build saw what the first left in the cache; neither image holds it.
+    assert_eq!(env.ok(&["run", "--rm", "m:2"]).stdout, "run 1\nrun 2\n0\n");
+    assert_eq!(env.ok(&["run", "--rm", "m:1"]).stdout, "run 1\n0\n");
+    std::fs::write(dir.join("Dockerfile"), "FROM busybox\nRUN --mount=type=secret,id=x true\n").unwrap();
+    let run = build(&env, &dir, &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("RUN --mount=type=secret is not supported"), "{}", run.stderr);
 }

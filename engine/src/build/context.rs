@@ -39,7 +39,7 @@ impl Drop for SourceRoot {
 }
 
 fn forbidden(path: &str) -> BuildError {
-    BuildError::Invalid(format!("Forbidden path outside the build context: {path}"))
+    BuildError::Invalid(format!("forbidden path outside the build context: {path}"))
 }
 
 fn has_meta(s: &str) -> bool {
@@ -158,9 +158,9 @@ impl SourceRoot {
         }
         if out.is_empty() {
             return Err(BuildError::Invalid(if self.is_context() {
-                format!("COPY failed: file not found in build context or excluded by .dockerignore: stat {src}: file does not exist")
+                format!("file not found in build context or excluded by .dockerignore: stat {src}: file does not exist")
             } else {
-                format!("COPY failed: stat {src}: file does not exist")
+                format!("stat {src}: file does not exist")
             }));
         }
         Ok(out)

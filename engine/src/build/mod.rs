@@ -34,11 +34,12 @@ pub use stage::build;
 #[derive(thiserror::Error, Debug)]
 pub enum BuildError {
     /// A Dockerfile that does not parse, with Docker's wording.
-    #[error("dockerfile parse error on line {line}: {message}")]
+    #[error("dockerfile parse error line {line}: {message}")]
     Parse { line: usize, message: String },
-    /// A step that failed for a reason other than its command's exit status.
-    #[error("Dockerfile line {line}: {instruction}: {message}")]
-    Step { line: usize, instruction: String, message: String },
+    /// A step that failed for a reason other than its command's exit status; the message
+    /// starts with the instruction (`COPY failed: ...`, `ENV: ...`).
+    #[error("Dockerfile line {line}: {message}")]
+    Step { line: usize, message: String },
     /// A RUN whose command exited non-zero: Docker's message.
     #[error("The command '{command}' returned a non-zero code: {code}")]
     RunFailed { command: String, code: i32 },

@@ -292,6 +292,6 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let e = parse("FROM x\n\nFOO bar\n").unwrap_err();
-        assert_eq!(e.to_string(), "dockerfile parse error on line 3: unknown instruction: FOO");
+        assert_eq!(e.to_string(), "dockerfile parse error line 3: unknown instruction: FOO");
     }
 }

@@ -305,8 +305,13 @@ impl State {
 }
 
 impl Builder<'_> {
+    /// Docker's wording: `COPY failed: ...` for COPY and ADD, `KEYWORD: ...` otherwise.
     fn step_error(&self, ins: &Instruction, message: String) -> BuildError {
-        BuildError::Step { line: ins.line, instruction: ins.keyword.clone(), message }
+        let message = match ins.keyword.as_str() {
+            "COPY" | "ADD" => format!("{} failed: {message}", ins.keyword),
+            k => format!("{k}: {message}"),
+        };
+        BuildError::Step { line: ins.line, message }
     }
 
     fn word(&self, s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
@@ -749,7 +754,13 @@ impl Builder<'_> {
     }
 
     fn run(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
-        Self::check_flags(ins, &["network"])?;
+        Self::check_flags(ins, &["network", "mount"])?;
+        let mut mounts = Vec::new();
+        for (name, spec) in &ins.flags {
+            if name == "mount" {
+                mounts.push(self.cache_mount(spec)?);
+            }
+        }
         let shell = st.config.config.shell.clone().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
         let argv: Vec<String> = match &ins.form {
             Form::Exec(v) => v.clone(),
@@ -814,6 +825,7 @@ impl Builder<'_> {
             &serde_json::to_string(&argv).unwrap_or_default(),
             &env.join("\n"),
             &network,
+            &mounts.iter().map(|m| m.target.as_str()).collect::<Vec<_>>().join("\n"),
         ]);
         if self.cached(st, &key)? {
             return Ok(());
@@ -830,7 +842,7 @@ impl Builder<'_> {
             workdir: (!cfg.working_dir.is_empty()).then(|| cfg.working_dir.clone()),
             user: Some(cfg.user.clone()),
             no_healthcheck: true,
-            host: HostConfig { network_mode: network, ..Default::default() },
+            host: HostConfig { network_mode: network, mounts, ..Default::default() },
             ..Default::default()
         };
         let record = self.store.create_container(&options)?;
@@ -854,6 +866,41 @@ impl Builder<'_> {
         removed?;
         self.emit(Event::Removed(&short));
         self.commit(st, &key, Some(history), Some(row))
+    }
+
+    /// `--mount=type=cache,target=/x[,id=...]`: a directory of the state root that outlives the
+    /// build, bind-mounted at the target; its content never reaches the layer. Other mount types
+    /// are refused rather than ignored.
+    fn cache_mount(&self, spec: &str) -> Result<crate::container::model::MountSpec, BuildError> {
+        let mut kind = "bind";
+        let mut target = None;
+        let mut id = None;
+        for part in spec.split(',') {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            match k {
+                "type" => kind = v,
+                "target" | "dst" | "destination" => target = Some(v.to_string()),
+                "id" => id = Some(v.to_string()),
+                // Sharing modes: steps of one build run one at a time here anyway.
+                "sharing" | "mode" | "uid" | "gid" => {}
+                other => return Err(BuildError::Invalid(format!("RUN --mount: unsupported option {other:?}"))),
+            }
+        }
+        if kind != "cache" {
+            return Err(BuildError::Invalid(format!("RUN --mount=type={kind} is not supported (only type=cache)")));
+        }
+        let target = target
+            .filter(|t| t.starts_with('/'))
+            .ok_or_else(|| BuildError::Invalid("RUN --mount=type=cache needs an absolute target=".into()))?;
+        let id = id.unwrap_or_else(|| target.clone());
+        let dir = self.store.root().join("buildcache").join("mounts").join(cache::key(&[&id]));
+        fs::create_dir_all(&dir).at(&dir)?;
+        Ok(crate::container::model::MountSpec {
+            kind: "bind".into(),
+            source: dir.display().to_string(),
+            target,
+            ..Default::default()
+        })
     }
 
     fn workdir(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
@@ -884,7 +931,7 @@ impl Builder<'_> {
 
     fn copy(&mut self, st: &mut State, ins: &Instruction) -> Result<(), BuildError> {
         let add = ins.keyword == "ADD";
-        Self::check_flags(ins, &["from", "chown", "chmod", "link", "checksum", "keep-git-dir"])?;
+        Self::check_flags(ins, &["from", "chown", "chmod", "link"])?;
         let vars = Self::vars(st);
         let e = BuildError::Invalid;
         let mut words = match &ins.form {

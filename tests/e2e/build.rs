@@ -264,7 +264,7 @@ fn build_target_stages_and_build_args() {
         "ctx",
         &[(
             "Dockerfile",
-            "ARG VERSION=1.0\nFROM busybox AS builder\nARG VERSION\nRUN echo \"built $VERSION\" > /artifact\n\nFROM busybox AS broken\nRUN echo this stage must be skipped; exit 3\n\nFROM scratch AS files\nCOPY --from=builder /artifact /from-builder\n\nFROM busybox AS final\nARG SUFFIX=none\nCOPY --from=files /from-builder /artifact\nCOPY --from=0 /artifact /artifact0\nRUN echo \"suffix $SUFFIX\" >> /artifact\nCMD [\"cat\", \"/artifact\", \"/artifact0\"]\n\nFROM busybox AS other\nCMD [\"echo\", \"other\"]\n",
+            "ARG VERSION=1.0\nFROM busybox AS builder\nARG VERSION\nRUN echo \"built $VERSION\" > /artifact\n\nFROM busybox AS broken\nRUN echo this stage must be skipped; exit 3\n\nFROM scratch AS files\nCOPY --from=builder /artifact /from-builder\n\nFROM builder AS final\nARG SUFFIX=none\nCOPY --from=files /from-builder /artifact\nCOPY --from=0 /artifact /artifact0\nCOPY --from=busybox /etc/group /group-from-image\nRUN echo \"suffix $SUFFIX\" >> /artifact\nCMD [\"cat\", \"/artifact\", \"/artifact0\"]\n\nFROM busybox AS other\nRUN echo \"proxy=$HTTP_PROXY\"\nCMD [\"echo\", \"other\"]\n",
         )],
     );
     // The default target is the last stage; --target picks another; unneeded stages are skipped.
@@ -275,12 +275,22 @@ fn build_target_stages_and_build_args() {
     );
     assert!(!out.contains("must be skipped"), "{out}");
     assert!(!out.contains("CMD [\"echo\", \"other\"]"), "{out}");
-    assert!(out.contains("Step 1/11 : FROM busybox AS builder"), "{out}");
+    assert!(out.contains("Step 1/12 : FROM busybox AS builder"), "{out}");
+    assert!(out.contains("Step 6/12 : FROM builder AS final"), "{out}");
     assert_eq!(env.ok(&["run", "--rm", "staged"]).stdout, "built 2.5\nsuffix x\nbuilt 2.5\n");
+    assert_eq!(env.ok(&["run", "--rm", "staged", "head", "-1", "/group-from-image"]).stdout, "root:x:0:\n");
 
-    let last = build_ok(&env, &dir, &["-t", "other", "--build-arg", "UNUSED=1"]);
-    assert!(last.contains("Step 2/2 : CMD [\"echo\", \"other\"]"), "{last}");
+    // A proxy build arg reaches RUN undeclared, and stays out of the history.
+    let last = build_ok(
+        &env,
+        &dir,
+        &["-t", "other", "--build-arg", "UNUSED=1", "--build-arg", "HTTP_PROXY=http://proxy.example:3128"],
+    );
+    assert!(last.contains("Step 3/3 : CMD [\"echo\", \"other\"]"), "{last}");
+    assert!(last.contains("\nproxy=http://proxy.example:3128\n"), "{last}");
     assert!(last.contains("[Warning] One or more build-args [UNUSED] were not consumed"), "{last}");
+    let history = env.ok(&["history", "--no-trunc", "other"]).stdout;
+    assert!(!history.contains("proxy.example"), "{history}");
     assert_eq!(env.ok(&["run", "--rm", "other"]).stdout, "other\n");
 
     let missing = build(&env, &dir, &["--target", "nope"]);
@@ -337,13 +347,18 @@ fn build_onbuild_triggers_run_in_the_child() {
     let child = context(
         &env,
         "child",
-        &[("marker.txt", "child marker"), ("Dockerfile", "FROM onbuild-base\nCMD [\"cat\", \"/trigger.out\"]\n")],
+        &[
+            ("marker.txt", "child marker"),
+            ("Dockerfile", "FROM onbuild-base\nHEALTHCHECK NONE\nCMD [\"cat\", \"/trigger.out\"]\n"),
+        ],
     );
     let out = build_ok(&env, &child, &["-t", "onbuild-child"]);
     assert!(out.contains("# Executing 2 build triggers"), "{out}");
     assert_eq!(env.ok(&["run", "--rm", "onbuild-child"]).stdout, "trigger saw child marker\n");
     // The child does not pass the triggers on.
-    assert!(inspect(&env, "onbuild-child")["Config"]["OnBuild"].as_array().is_none_or(|a| a.is_empty()));
+    let config = &inspect(&env, "onbuild-child")["Config"];
+    assert!(config["OnBuild"].as_array().is_none_or(|a| a.is_empty()), "{config}");
+    assert_eq!(config["Healthcheck"]["Test"], serde_json::json!(["NONE"]));
 }
 
 #[test]

@@ -627,7 +627,7 @@ impl Builder<'_> {
                 shown = format!("SHELL {}", quoted_list(v));
             }
             "HEALTHCHECK" => {
-                let hc = self.healthcheck(ins, &shell)?;
+                let hc = self.healthcheck(ins)?;
                 shown = format!("HEALTHCHECK {}", hc);
                 c.healthcheck = Some(hc);
             }
@@ -696,7 +696,8 @@ impl Builder<'_> {
         Ok(out)
     }
 
-    fn healthcheck(&self, ins: &Instruction, shell: &[String]) -> Result<serde_json::Value, BuildError> {
+    /// `HEALTHCHECK [--interval=...] CMD ...` or `HEALTHCHECK NONE`, as the image config's JSON.
+    fn healthcheck(&self, ins: &Instruction) -> Result<serde_json::Value, BuildError> {
         let raw = ins.raw();
         let (kw, rest) = raw.split_once(char::is_whitespace).unwrap_or((&raw, ""));
         let mut hc = serde_json::Map::new();
@@ -712,10 +713,8 @@ impl Builder<'_> {
                 let rest = rest.trim();
                 let test: Vec<String> = match serde_json::from_str::<Vec<String>>(rest) {
                     Ok(v) if rest.starts_with('[') => std::iter::once("CMD".to_string()).chain(v).collect(),
-                    _ => {
-                        let _ = shell;
-                        vec!["CMD-SHELL".to_string(), rest.to_string()]
-                    }
+                    // Docker keeps a shell-form check as CMD-SHELL, run by the container's /bin/sh.
+                    _ => vec!["CMD-SHELL".to_string(), rest.to_string()],
                 };
                 if rest.is_empty() {
                     return Err(BuildError::Invalid("Missing command after HEALTHCHECK CMD".into()));
@@ -1115,9 +1114,9 @@ impl Builder<'_> {
     }
 }
 
-/// Removes what the runtime made in the container's upper dir only to mount over it (empty
-/// `/proc`, `/sys`, `/dev`, and `/etc/hosts`-like files the image lacks): Docker keeps these in
-/// an init layer, never in a RUN step's layer.
+/// Removes what the runtime made in the container's upper dir only to mount over it: empty
+/// `/etc/hosts`-like files the image lacks, and `/proc`, `/sys`, `/dev`, `/etc` when nothing
+/// was written under them. Docker keeps these in an init layer, never in a step's layer.
 fn strip_mountpoints(upper: &std::path::Path, lowers: &[std::path::PathBuf]) {
     let in_image = |rel: &str| lowers.iter().any(|l| fs::symlink_metadata(l.join(rel)).is_ok());
     for file in ["etc/hostname", "etc/hosts", "etc/resolv.conf"] {

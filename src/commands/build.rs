@@ -107,6 +107,11 @@ pub fn build(ctx: &Context, args: BuildArgs) -> Result<i32> {
             }
         }
     }
+    // Bad tags are usage errors (125), found before anything is built.
+    for t in &args.tags {
+        engine::reference::Reference::parse_tagged(t)
+            .map_err(|e| anyhow::anyhow!("invalid argument {t:?} for \"-t, --tag\" flag: {e}"))?;
+    }
     let mut labels = std::collections::BTreeMap::new();
     for l in &args.labels {
         let (k, v) = key_value(l, "label")?;

@@ -94,7 +94,7 @@ RUN echo "$GREETING $FLAVOR" > /app/run.txt && \
     chown nobody /app/run.txt
 SHELL ["/bin/sh", "-c", "-e"]
 RUN test -f /app/hello.txt
-EXPOSE 8080 9090/udp
+EXPOSE 8080 9090-9091/udp
 VOLUME ["/data"]
 STOPSIGNAL SIGUSR1
 HEALTHCHECK --interval=1s --timeout=3s --retries=2 CMD test -f /app/hello.txt
@@ -132,7 +132,7 @@ CMD ["one", "two"]
     assert_eq!(c["WorkingDir"], "/app");
     assert_eq!(c["Labels"]["org.example.team"], "core team");
     assert_eq!(c["Labels"]["version"], "1");
-    assert!(c["ExposedPorts"]["8080/tcp"].is_object() && c["ExposedPorts"]["9090/udp"].is_object(), "{c}");
+    assert!(c["ExposedPorts"]["8080/tcp"].is_object() && c["ExposedPorts"]["9091/udp"].is_object(), "{c}");
     assert!(c["Volumes"]["/data"].is_object(), "{c}");
     assert_eq!(c["StopSignal"], "SIGUSR1");
     assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD-SHELL", "test -f /app/hello.txt"]));
@@ -191,17 +191,22 @@ fn build_compose_getting_started_with_busybox_for_python() {
             ),
         ],
     );
-    let out = build_ok(&env, &dir, &["-t", "composetest-web"]);
+    let bad = env.fails(&["build", "-t", "Bad:Tag", dir.to_str().unwrap()], 125);
+    assert!(bad.contains("invalid argument \"Bad:Tag\" for \"-t, --tag\" flag"), "{bad}");
+    let out = build_ok(&env, &dir, &["-t", "composetest-web", "--label", "com.example.built-by=berth"]);
     assert!(out.contains("Step 10/10 : CMD"), "{out}");
     assert!(out.contains("Successfully tagged composetest-web:latest"), "{out}");
     let run = env.ok(&["run", "--rm", "composetest-web"]);
     assert_eq!(run.stdout, "installed flask\ninstalled redis\nDockerfile\napp.py\nrequirements.txt\napp.py 0.0.0.0\n");
-    assert!(inspect(&env, "composetest-web")["Config"]["ExposedPorts"]["5000/tcp"].is_object());
+    let config = &inspect(&env, "composetest-web")["Config"];
+    assert!(config["ExposedPorts"]["5000/tcp"].is_object(), "{config}");
+    assert_eq!(config["Labels"]["com.example.built-by"], "berth");
     // Intermediate images are hidden, as Docker hides them; -a shows them.
     let images = env.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).stdout;
     assert_eq!(images, "composetest-web:latest\npython:3.10-alpine\n");
     let all = env.ok(&["images", "-a", "--format", "{{.Repository}}"]).stdout;
-    assert_eq!(all.lines().filter(|l| *l == "<none>").count(), 8, "{all}");
+    // One per step after FROM; the last one's child carries the --label.
+    assert_eq!(all.lines().filter(|l| *l == "<none>").count(), 9, "{all}");
 }
 
 #[test]

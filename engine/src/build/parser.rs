@@ -139,31 +139,34 @@ fn continues(line: &str, escape: char) -> Option<&str> {
     Some(stripped)
 }
 
-/// Heredoc markers in an instruction's arguments: `<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'`.
+/// Heredoc markers in an instruction's arguments: words that start with `<<EOF`, `<<-EOF`,
+/// `<<"EOF"` or `<<'EOF'` (not `$((1<<2))`, not a `<<<` here-string).
 fn heredoc_markers(args: &str) -> Vec<(String, bool, bool)> {
     let mut out = Vec::new();
-    let mut rest = args;
-    while let Some(pos) = rest.find("<<") {
-        let mut s = &rest[pos + 2..];
+    for word in args.split_whitespace() {
+        let Some(mut s) = word.strip_prefix("<<") else { continue };
+        if s.starts_with('<') {
+            continue;
+        }
         let strip = s.starts_with('-');
         if strip {
             s = &s[1..];
         }
-        let (quoted, s2) = match s.chars().next() {
-            Some(q @ ('"' | '\'')) => (Some(q), &s[1..]),
-            _ => (None, s),
+        let (quoted, s) = match s.chars().next() {
+            Some('"' | '\'') => (true, &s[1..]),
+            _ => (false, s),
         };
-        let name: String = s2.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let name: String = s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         if !name.is_empty() {
-            out.push((name.clone(), strip, quoted.is_none()));
+            out.push((name, strip, !quoted));
         }
-        rest = &s2[name.len()..];
     }
     out
 }
 
 pub fn parse(text: &str) -> Result<Dockerfile, BuildError> {
-    let lines: Vec<&str> = text.lines().collect();
+    // A UTF-8 byte order mark is not part of the first instruction (Docker drops it too).
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
     let (escape, start) = directives(&lines)?;
     let mut instructions = Vec::new();
     let mut i = start;
@@ -287,6 +290,8 @@ mod tests {
         assert_eq!(i[3].flag("from"), Some("base"));
         assert_eq!(i[4].heredocs[0].body, "echo hi\n");
         assert_eq!(i[4].line, 10);
+        let shift = parse("FROM x\nRUN echo $((1<<2)) <<<here\n").unwrap();
+        assert!(shift.instructions[1].heredocs.is_empty());
     }
 
     #[test]

@@ -585,11 +585,16 @@ impl Builder<'_> {
                 for p in self.words(&ins.raw(), &vars).map_err(e)? {
                     let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
                     let proto = proto.to_ascii_lowercase();
-                    if num.parse::<u16>().is_err() || !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+                    // `8000-8002` exposes each port of the range, as Docker does.
+                    let (low, high) = num.split_once('-').unwrap_or((num, num));
+                    let range = low.parse::<u16>().ok().zip(high.parse::<u16>().ok()).filter(|(l, h)| l <= h);
+                    let Some((low, high)) = range.filter(|_| matches!(proto.as_str(), "tcp" | "udp" | "sctp")) else {
                         return Err(BuildError::Invalid(format!("invalid containerPort: {p}")));
+                    };
+                    for port in low..=high {
+                        cfg.config.exposed_ports.insert(format!("{port}/{proto}"), serde_json::json!({}));
+                        ports.push(format!("{port}/{proto}"));
                     }
-                    cfg.config.exposed_ports.insert(format!("{num}/{proto}"), serde_json::json!({}));
-                    ports.push(format!("{num}/{proto}"));
                 }
                 shown = format!("EXPOSE {}", ports.join(" "));
             }

@@ -281,7 +281,21 @@ pub fn rmi(ctx: &Context, args: RmiArgs) -> Result<i32> {
     let mut store = ctx.store()?;
     let mut failed = false;
     for name in &args.images {
-        match store.remove_image(name, args.force) {
+        // A built image's untagged intermediate images go with it, as in Docker.
+        let removed = store.remove_image(name, args.force).and_then(|mut removals| {
+            let deleted: Vec<_> = removals
+                .iter()
+                .filter_map(|r| match r {
+                    engine::images::Removal::Deleted(d) => Some(d.clone()),
+                    _ => None,
+                })
+                .collect();
+            for d in deleted {
+                removals.extend(engine::build::remove_intermediates(&mut store, &d)?);
+            }
+            Ok(removals)
+        });
+        match removed {
             Ok(removals) => print_removals(&removals),
             Err(e) => {
                 printer::err_line(&format!("Error: {e}"));

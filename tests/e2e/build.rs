@@ -207,6 +207,10 @@ fn build_compose_getting_started_with_busybox_for_python() {
     let all = env.ok(&["images", "-a", "--format", "{{.Repository}}"]).stdout;
     // One per step after FROM; the last one's child carries the --label.
     assert_eq!(all.lines().filter(|l| *l == "<none>").count(), 9, "{all}");
+    // rmi takes them along; the base image stays.
+    env.ok(&["rmi", "composetest-web"]);
+    assert_eq!(env.ok(&["images", "-a", "--format", "{{.Repository}}"]).stdout, "python\n");
+    env.assert_store_clean();
 }
 
 #[test]

@@ -76,3 +76,35 @@ pub fn intermediate_images(store: &Store) -> std::collections::BTreeSet<Digest> 
     }
     out
 }
+
+/// After `rmi` deleted `deleted`: removes the untagged images a build made it from, up the
+/// chain, while no other image, name or container needs them (Docker's `rmi` does the same
+/// for its intermediate images). Returns what went.
+pub fn remove_intermediates(store: &mut Store, deleted: &Digest) -> crate::Result<Vec<crate::images::Removal>> {
+    let dir = store.root().join("buildcache").join("parents");
+    let mut out = Vec::new();
+    let mut current = deleted.clone();
+    loop {
+        let record = dir.join(current.hex());
+        let Some(parent) = fs::read_to_string(&record).ok().and_then(|t| Digest::parse(t.trim())) else { break };
+        let _ = fs::remove_file(&record);
+        if store.db.image(&parent)?.is_none()
+            || !store.db.tags_of(&parent)?.is_empty()
+            || !store.db.repo_digests_of(&parent)?.is_empty()
+            || store.container_using_image(&parent)?.is_some()
+        {
+            break;
+        }
+        let other_child = fs::read_dir(&dir).into_iter().flatten().flatten().any(|entry| {
+            fs::read_to_string(entry.path()).is_ok_and(|t| t.trim() == parent.as_str())
+                && Digest::from_hex(&entry.file_name().to_string_lossy())
+                    .is_some_and(|child| matches!(store.db.image(&child), Ok(Some(_))))
+        });
+        if other_child {
+            break;
+        }
+        out.extend(store.remove_image(parent.as_str(), false)?);
+        current = parent;
+    }
+    Ok(out)
+}

@@ -26,7 +26,7 @@ use crate::digest::Digest;
 use crate::error::Error;
 use crate::store::Store;
 
-pub use cache::intermediate_images;
+pub use cache::{intermediate_images, remove_intermediates};
 pub use dockerignore::Ignore;
 pub use parser::{parse, Dockerfile, Instruction};
 pub use stage::build;

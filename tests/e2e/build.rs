@@ -559,3 +559,22 @@ fn build_run_cache_mount_persists_outside_the_image() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("RUN --mount=type=secret is not supported"), "{}", run.stderr);
 }
+
+#[test]
+fn build_run_network_none_by_default_or_host() {
+    let env = Env::new();
+    env.busybox("busybox");
+    let dir = context(
+        &env,
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nRUN ip -o link | wc -l > /links\nCMD [\"cat\", \"/links\"]\n")],
+    );
+    build_ok(&env, &dir, &["-t", "net:none"]);
+    assert_eq!(env.ok(&["run", "--rm", "net:none"]).stdout, "1\n", "only lo without a network");
+    build_ok(&env, &dir, &["-t", "net:host", "--network", "host"]);
+    // The host's links (lo and at least one more; other tests add and remove veths meanwhile).
+    let links: u32 = env.ok(&["run", "--rm", "net:host"]).stdout.trim().parse().unwrap();
+    assert!(links > 1, "{links}");
+    let bad = env.fails(&["build", "--network", "bridge0", dir.to_str().unwrap()], 125);
+    assert!(bad.contains("--network bridge0: build supports none, host and default"), "{bad}");
+}

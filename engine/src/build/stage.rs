@@ -957,7 +957,15 @@ impl Builder<'_> {
                 let f = self.word(f, &vars).map_err(e)?;
                 let current = self.results.len();
                 let layers = match self.stage_index(&f, current) {
-                    Some(j) => self.results[j].as_ref().map(|s| s.layers.clone()).unwrap_or_default(),
+                    Some(j) => match self.results[j].as_ref() {
+                        Some(s) => s.layers.clone(),
+                        // Dependencies are found with the global ARGs only.
+                        None => {
+                            return Err(BuildError::Invalid(format!(
+                                "--from={f}: that stage was not built (its name came from a stage's own ARG)"
+                            )))
+                        }
+                    },
                     None => {
                         let id = self.store.resolve_image(&f)?;
                         self.layers_of(&id)?

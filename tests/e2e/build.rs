@@ -578,3 +578,26 @@ fn build_run_network_none_by_default_or_host() {
     let bad = env.fails(&["build", "--network", "bridge0", dir.to_str().unwrap()], 125);
     assert!(bad.contains("--network bridge0: build supports none, host and default"), "{bad}");
 }
+
+#[test]
+fn build_add_unpacks_local_archives_of_every_compression() {
+    let env = Env::new();
+    env.busybox("busybox");
+    let dir = context(&env, "ctx", &[("plain.gz", "")]);
+    let d = env.dir.path().display();
+    sh(&format!(
+        "mkdir -p {d}/a/t && echo tar > {d}/a/t/f && tar -C {d}/a -cf {d}/ctx/p.tar t \
+         && rm -r {d}/a/t && mkdir {d}/a/g && echo gz > {d}/a/g/f && tar -C {d}/a -czf {d}/ctx/p.tgz g \
+         && rm -r {d}/a/g && mkdir {d}/a/b && echo bz2 > {d}/a/b/f && tar -C {d}/a -cjf {d}/ctx/p.tar.bz2 b \
+         && rm -r {d}/a/b && mkdir {d}/a/x && echo xz > {d}/a/x/f && tar -C {d}/a -cJf {d}/ctx/p.tar.xz x \
+         && echo not an archive | gzip > {d}/ctx/plain.gz"
+    ));
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nADD p.tar p.tgz p.tar.bz2 p.tar.xz /u/\nADD plain.gz /kept/\nCOPY p.tgz /copied/\nCMD [\"sh\", \"-c\", \"cat /u/t/f /u/g/f /u/b/f /u/x/f; ls /kept; ls /copied\"]\n",
+    )
+    .unwrap();
+    build_ok(&env, &dir, &["-t", "added"]);
+    // Archives are unpacked by ADD (not COPY); a compressed file that is no tar is copied as is.
+    assert_eq!(env.ok(&["run", "--rm", "added"]).stdout, "tar\ngz\nbz2\nxz\nplain.gz\np.tgz\n");
+}

@@ -452,12 +452,19 @@ fn build_failures_exit_1_and_tag_nothing() {
             "FROM busybox\nSHELL sh -c\n",
             "Error: Dockerfile line 2: SHELL: SHELL requires the arguments to be in JSON form\n",
         ),
+        (
+            "FROM --platform=linux/s390x busybox\n",
+            "Error: Dockerfile line 1: FROM: berth builds for its host platform (linux/amd64) only: linux/s390x is not supported\n",
+        ),
     ] {
         std::fs::write(dir.join("Dockerfile"), text).unwrap();
         let run = build(&env, &dir, &["-t", "broken:1"]);
         assert_eq!((run.code, run.stderr.as_str()), (1, want), "{text}");
     }
     assert_eq!(env.run(&["image", "inspect", "broken:1"]).code, 1);
+    // The host's platform is fine, named or through $BUILDPLATFORM.
+    std::fs::write(dir.join("Dockerfile"), "FROM --platform=$BUILDPLATFORM busybox\nCMD [\"true\"]\n").unwrap();
+    build_ok(&env, &dir, &["--platform", "linux/amd64"]);
     env.assert_store_clean();
 }
 

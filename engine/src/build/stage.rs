@@ -453,8 +453,14 @@ impl Builder<'_> {
         let text = from.display();
         (self.progress)(Event::Step { n: self.step, total: self.total, text: &text });
         if let Some(p) = from.flag("platform") {
-            let vars: BTreeMap<String, String> =
+            // BuildKit's platform args are in scope here without a declaration.
+            let mut vars: BTreeMap<String, String> =
                 self.globals.iter().filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect();
+            for name in ["BUILDPLATFORM", "TARGETPLATFORM"] {
+                if let Some(v) = predefined(name) {
+                    vars.entry(name.to_string()).or_insert(v);
+                }
+            }
             let p = self.word(p, &vars).map_err(|m| self.step_error(from, m))?;
             if !platform_ok(&p) {
                 return Err(self.step_error(from, platform_error(&p).to_string()));

@@ -318,7 +318,10 @@ pub fn prune(ctx: &Context, args: ImagePruneArgs) -> Result<i32> {
     }
     let mut store = ctx.store()?;
     let filters = parse_filters(&store, &args.filters)?;
-    let (removals, reclaimed) = store.prune_images(args.all, &|image| !matches_image(image, &filters))?;
+    // Intermediate build images are not dangling (Docker's rule): they are the build cache.
+    let intermediate = if args.all { Default::default() } else { engine::build::intermediate_images(&store) };
+    let (removals, reclaimed) = store
+        .prune_images(args.all, &|image| !matches_image(image, &filters) || intermediate.contains(&image.row.id))?;
     if !removals.is_empty() {
         printer::line("Deleted Images:");
         print_removals(&removals);

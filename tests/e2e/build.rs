@@ -241,6 +241,10 @@ fn build_cache_hits_then_rebuilds_from_the_changed_copy() {
     assert_eq!(std::fs::read_dir(&layers_dir).unwrap().count(), layers);
     assert_eq!(env.ok(&["images", "-a", "-q"]).stdout, images);
 
+    // `image prune` keeps the intermediate images: they are the cache.
+    env.ok(&["image", "prune", "-f"]);
+    assert_eq!(env.ok(&["images", "-a", "-q"]).stdout, images);
+
     // A touched but unchanged file still hits the cache.
     sh(&format!("touch -d '2001-01-01' {}", dir.join("b.txt").display()));
     assert_eq!(build_ok(&env, &dir, &[]).matches(" ---> CACHED").count(), 6);

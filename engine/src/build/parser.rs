@@ -294,6 +294,39 @@ mod tests {
         assert!(shift.instructions[1].heredocs.is_empty());
     }
 
+    /// Arbitrary text made of the characters the parser and substitution care about: never a
+    /// panic, only Ok or an error.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let alphabet: Vec<char> = "FROM RUN COPY ENV ARG <<-EOF\n\\`$${}:-+?'\"[]=# escape=\tx/.é".chars().collect();
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut parsed = 0;
+        for _ in 0..3000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let len = (seed >> 33) as usize % 80;
+            // Mostly instructions with arbitrary arguments, so the parser gets past the keyword.
+            let mut text = KEYWORDS[(seed >> 40) as usize % KEYWORDS.len()].to_string();
+            text.push(' ');
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            if let Ok(df) = parse(&text) {
+                parsed += 1;
+                for i in &df.instructions {
+                    let _ = crate::build::words::process_words(&i.raw(), &|_| Some("v".into()), df.escape);
+                    let _ = crate::build::words::split_raw(&i.raw(), df.escape);
+                }
+            }
+            let _ = crate::build::words::process_word(&text, &|_| None, '\\');
+            let _ = crate::build::dockerignore::Ignore::parse(&text).excluded(&["a", "[x", "é"]);
+            let _ = crate::build::dockerignore::component_match(&text, "ab[c]é");
+        }
+        assert!(parsed > 0, "some inputs parse");
+    }
+
     #[test]
     fn errors_name_the_line() {
         let e = parse("FROM x\n\nFOO bar\n").unwrap_err();

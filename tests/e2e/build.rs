@@ -383,13 +383,13 @@ fn build_heredocs_and_escape_directive() {
         "ctx",
         &[(
             "Dockerfile",
-            "# escape=`\nFROM busybox\nARG WHO=heredoc\nRUN <<EOF\nset -e\necho \"line one $WHO\" > /h.txt\necho line two >> /h.txt\nEOF\nRUN cat <<-END > /tabs.txt\n\tindented\n\tEND\nCOPY <<EOF /etc/config.ini\n[main]\nkey=value\nEOF\nRUN echo `\n  continued > /cont.txt\nCMD cat /h.txt /tabs.txt /etc/config.ini /cont.txt\n",
+            "# escape=`\nFROM busybox\nARG WHO=heredoc\nRUN <<EOF\nset -e\necho \"line one $WHO\" > /h.txt\necho line two >> /h.txt\nEOF\nRUN cat <<-END > /tabs.txt\n\tindented\n\tEND\nCOPY <<EOF /etc/config.ini\n[main]\nkey=\"$WHO\"\nEOF\nCOPY <<'RAW' /raw.txt\nkept $WHO\nRAW\nRUN <<EOF\n#!/bin/sh -e\necho \"from a script file: $0\" > /script.txt\nEOF\nRUN echo `\n  continued > /cont.txt\nCMD cat /h.txt /tabs.txt /etc/config.ini /raw.txt /script.txt /cont.txt; ls -a / | grep -c heredoc; true\n",
         )],
     );
     build_ok(&env, &dir, &["-t", "heredoc"]);
     assert_eq!(
         env.ok(&["run", "--rm", "heredoc"]).stdout,
-        "line one heredoc\nline two\nindented\n[main]\nkey=value\ncontinued\n"
+        "line one heredoc\nline two\nindented\n[main]\nkey=\"heredoc\"\nkept $WHO\nfrom a script file: /.berth-heredoc-1\ncontinued\n0\n"
     );
 }
 

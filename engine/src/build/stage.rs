@@ -8,7 +8,7 @@ use super::cache::{self, Cache};
 use super::context::{self, Content, Item, Meta, SourceRoot};
 use super::dockerignore::{clean, Ignore};
 use super::parser::{self, Form, Instruction};
-use super::words::{process_word, process_words, split_raw};
+use super::words::{expand_only, process_word, process_words, split_raw};
 use super::{fetch, BuildError, BuildOptions, Event, StepRunner};
 use crate::container::create::CreateOptions;
 use crate::container::model::HostConfig;
@@ -780,7 +780,15 @@ impl Builder<'_> {
                     [h] if s.trim().trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\''])
                         == h.name =>
                     {
-                        h.body.clone()
+                        if h.body.starts_with("#!") {
+                            // A script with its own interpreter runs as a file, as in BuildKit.
+                            format!(
+                                "f=/.berth-heredoc-$$; cat > \"$f\" <<'BERTH_HEREDOC'\n{}BERTH_HEREDOC\nchmod +x \"$f\"; \"$f\"; s=$?; rm -f \"$f\"; exit $s",
+                                h.body
+                            )
+                        } else {
+                            h.body.clone()
+                        }
                     }
                     // Otherwise the shell gets the command line and its heredocs, as written.
                     hs => {
@@ -1032,7 +1040,13 @@ impl Builder<'_> {
             if let Some(name) = src.strip_prefix("<<") {
                 let name = name.trim_start_matches('-').trim_matches(['"', '\'']);
                 if let Some(h) = ins.heredocs.iter().find(|h| h.name == name) {
-                    inline.push((name.to_string(), h.body.clone().into_bytes()));
+                    // An unquoted delimiter: ARG and ENV values are substituted in the content.
+                    let body = if h.expand {
+                        expand_only(&h.body, &vars, self.escape).map_err(BuildError::Invalid)?
+                    } else {
+                        h.body.clone()
+                    };
+                    inline.push((name.to_string(), body.into_bytes()));
                     count += 1;
                     continue;
                 }

@@ -14,6 +14,28 @@ pub fn process_words(s: &str, lookup: &dyn Fn(&str) -> Option<String>, escape: c
     lex(s, lookup, escape, true)
 }
 
+/// Substitutes variables in text that is not a word (a COPY heredoc's content): quotes stay.
+pub fn expand_only(s: &str, vars: &std::collections::BTreeMap<String, String>, escape: char) -> Result<String, String> {
+    let chars: Vec<char> = s.chars().collect();
+    let lookup = |n: &str| vars.get(n).cloned();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            c if c == escape && chars.get(i + 1) == Some(&'$') => {
+                out.push('$');
+                i += 2;
+            }
+            '$' => i = expand_at(&chars, i, &lookup, escape, &mut out)?,
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn lex(s: &str, lookup: &dyn Fn(&str) -> Option<String>, escape: char, split: bool) -> Result<Vec<String>, String> {
     let chars: Vec<char> = s.chars().collect();
     let mut words = Vec::new();

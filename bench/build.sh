@@ -25,16 +25,18 @@ DOCKERFILE
 export DOCKER_BUILDKIT=0
 
 hyperfine --warmup 2 --runs 10 --export-markdown "$work/build-cold.md" \
-  -n "berth build --no-cache" "$berth build -q --no-cache -t bench-build $ctx" \
-  -n "docker build --no-cache" "docker build -q --no-cache -t bench-build $ctx" \
-  -n "podman build --no-cache" "$podman build -q --no-cache -t bench-build $ctx"
+  -n "berth build --no-cache" "$berth build -q --no-cache --label berth-bench=build -t bench-build $ctx" \
+  -n "docker build --no-cache" "docker build -q --no-cache --label berth-bench=build -t bench-build $ctx" \
+  -n "podman build --no-cache" "$podman build -q --no-cache --label berth-bench=build -t bench-build $ctx"
 hyperfine --warmup 2 --runs 10 --export-markdown "$work/build-cached.md" \
-  -n "berth build (cached)" "$berth build -q -t bench-build $ctx" \
-  -n "docker build (cached)" "docker build -q -t bench-build $ctx" \
-  -n "podman build (cached)" "$podman build -q -t bench-build $ctx"
+  -n "berth build (cached)" "$berth build -q --label berth-bench=build -t bench-build $ctx" \
+  -n "docker build (cached)" "docker build -q --label berth-bench=build -t bench-build $ctx" \
+  -n "podman build (cached)" "$podman build -q --label berth-bench=build -t bench-build $ctx"
 cat "$work/build-cold.md" "$work/build-cached.md"
 
-# What the builds left: docker's and podman's intermediate images, berth's cache entries.
-docker image prune -f >/dev/null
-$podman image prune -f >/dev/null
 "$berth" run --rm bench-build
+# What the builds left in docker (shared with others: only this script's images, by label)
+# and in podman's private store.
+docker rmi bench-build >/dev/null
+docker image prune -f --filter label=berth-bench=build >/dev/null
+$podman image prune -f >/dev/null

@@ -113,7 +113,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// The exit status for an error: 126/127 when a container's command cannot run, else 125.
+/// The exit status for an error: 126/127 when a container's command cannot run, 1 for a failed
+/// build (as `docker build`), else 125.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
     if let Some(e) = err.downcast_ref::<container::ExitError>() {
         return e.code;

@@ -37,6 +37,8 @@ pub enum Command {
     Image(ImageCommand),
     /// List images
     Images(ImagesArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Load an image from a tar archive or STDIN
@@ -127,6 +129,8 @@ pub enum ImageCommand {
     /// List images
     #[command(alias = "list")]
     Ls(ImagesArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
     /// Load an image from a tar archive or STDIN
@@ -168,6 +172,46 @@ pub struct ImagesArgs {
     pub format: Option<String>,
     /// REPOSITORY[:TAG]
     pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (format: "name:tag")
+    #[arg(short = 't', long = "tag", value_name = "NAME:TAG")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"; "-" reads it from STDIN)
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Set build-time variables
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set metadata for an image
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image (no registry yet: local images only)
+    #[arg(long)]
+    pub pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Networking mode for the RUN instructions during build (none, host, default)
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Set platform (the host's only)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Remove intermediate containers after a successful build (always)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub rm: bool,
+    /// Build context: a directory, or "-" for a tar (or a Dockerfile) on STDIN
+    #[arg(value_name = "PATH|-")]
+    pub context: String,
 }
 
 #[derive(Args, Debug)]

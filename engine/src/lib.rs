@@ -2,6 +2,7 @@
 //! container lifecycle. Knows nothing of compose or of the CLI.
 
 pub mod archive;
+pub mod build;
 pub mod changes;
 pub mod check;
 pub mod config;

@@ -290,7 +290,7 @@ pub fn monitor(ctx: &Context, args: MonitorArgs) -> Result<i32> {
 
 /// Starts a container's monitor and waits for its report. With `attach_first`, returns once
 /// the monitor listens; the caller then attaches, which starts the process.
-fn spawn_monitor(
+pub(super) fn spawn_monitor(
     ctx: &Context,
     id: &str,
     attach_first: bool,
@@ -320,7 +320,7 @@ fn spawn_monitor(
 }
 
 /// Reads the monitor's report up to `started`/`ready`; an `error` becomes an ExitError.
-fn read_report(report: &mut io::BufReader<std::fs::File>, until: &str) -> Result<()> {
+pub(super) fn read_report(report: &mut io::BufReader<std::fs::File>, until: &str) -> Result<()> {
     let mut line = String::new();
     loop {
         line.clear();

@@ -116,6 +116,11 @@ pub fn images(ctx: &Context, args: ImagesArgs) -> Result<i32> {
         filters.push(Filter::Reference(r.clone()));
     }
     let mut list = store.list_images()?;
+    // Docker's rule: an untagged image that a build step built on is intermediate, hidden without -a.
+    if !args.all {
+        let intermediate = engine::build::intermediate_images(&store);
+        list.retain(|i| !i.tags.is_empty() || !intermediate.contains(&i.row.id));
+    }
     list.sort_by_key(|i| std::cmp::Reverse(created_of(i)));
     let mut items = Vec::new();
     for image in list.iter().filter(|i| matches_image(i, &filters)) {
@@ -276,7 +281,21 @@ pub fn rmi(ctx: &Context, args: RmiArgs) -> Result<i32> {
     let mut store = ctx.store()?;
     let mut failed = false;
     for name in &args.images {
-        match store.remove_image(name, args.force) {
+        // A built image's untagged intermediate images go with it, as in Docker.
+        let removed = store.remove_image(name, args.force).and_then(|mut removals| {
+            let deleted: Vec<_> = removals
+                .iter()
+                .filter_map(|r| match r {
+                    engine::images::Removal::Deleted(d) => Some(d.clone()),
+                    _ => None,
+                })
+                .collect();
+            for d in deleted {
+                removals.extend(engine::build::remove_intermediates(&mut store, &d)?);
+            }
+            Ok(removals)
+        });
+        match removed {
             Ok(removals) => print_removals(&removals),
             Err(e) => {
                 printer::err_line(&format!("Error: {e}"));
@@ -299,7 +318,10 @@ pub fn prune(ctx: &Context, args: ImagePruneArgs) -> Result<i32> {
     }
     let mut store = ctx.store()?;
     let filters = parse_filters(&store, &args.filters)?;
-    let (removals, reclaimed) = store.prune_images(args.all, &|image| !matches_image(image, &filters))?;
+    // Intermediate build images are not dangling (Docker's rule): they are the build cache.
+    let intermediate = if args.all { Default::default() } else { engine::build::intermediate_images(&store) };
+    let (removals, reclaimed) = store
+        .prune_images(args.all, &|image| !matches_image(image, &filters) || intermediate.contains(&image.row.id))?;
     if !removals.is_empty() {
         printer::line("Deleted Images:");
         print_removals(&removals);
@@ -340,6 +362,9 @@ fn image_json(store: &Store, image: &ImageSummary) -> Result<Value> {
     });
     if !c.stop_signal.is_empty() {
         config["StopSignal"] = json!(c.stop_signal);
+    }
+    if let Some(shell) = &c.shell {
+        config["Shell"] = json!(shell);
     }
     if c.healthcheck.is_none() {
         config.as_object_mut().expect("object").shift_remove("Healthcheck");

@@ -1,6 +1,7 @@
 //! One module per command group. Commands return the process exit code; an error becomes
 //! `Error: ...` on stderr and exit status 125 (berth's own failure), as `docker run` does.
 
+mod build;
 pub mod compose;
 pub(crate) mod container;
 pub(crate) mod container_opts;
@@ -66,6 +67,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
     let ctx = Context::new(&cli)?;
     match cli.command {
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&ctx, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(&ctx, a),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => image::import(&ctx, a),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => image::load(&ctx, a),
@@ -122,9 +124,17 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// The exit status for an error: 126/127 when a container's command cannot run, else 125.
+/// The exit status for an error: 126/127 when a container's command cannot run, 1 for a failed
+/// build (as `docker build`), else 125.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
-    err.downcast_ref::<container::ExitError>().map_or(EXIT_BERTH, |e| e.code)
+    if let Some(e) = err.downcast_ref::<container::ExitError>() {
+        return e.code;
+    }
+    // A failed build exits 1, as `docker build` does.
+    if err.downcast_ref::<engine::build::BuildError>().is_some() {
+        return 1;
+    }
+    EXIT_BERTH
 }
 
 /// The one-line message for an error: the outermost context and its causes, joined.

@@ -1,5 +1,6 @@
 //! End-to-end tests: each drives the real `berth` binary, as root, in its own state root.
 
+mod build;
 mod common;
 mod compose_config;
 mod compose_up;

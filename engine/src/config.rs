@@ -22,6 +22,9 @@ pub struct EngineConfig {
     pub registry_mirrors: Vec<String>,
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// Blobs a pull fetches at once (Docker's default: 3).
+    #[serde(default)]
+    pub max_concurrent_downloads: Option<usize>,
     #[serde(default)]
     pub dns: Vec<String>,
     #[serde(default)]

@@ -370,6 +370,7 @@ fn stream_attached(
 }
 
 pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
+    super::registry::ensure_image(ctx, &args.image, &args.pull, args.platform.as_deref(), args.quiet)?;
     let options = create_options(&args)?;
     check_network(ctx, &args)?;
     let mut store = ctx.store()?;
@@ -379,6 +380,8 @@ pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
 }
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
+    // A missing image is pulled first, on threads that end before any container work.
+    super::registry::ensure_image(ctx, &args.image, &args.pull, args.platform.as_deref(), args.quiet)?;
     let options = create_options(&args)?;
     check_network(ctx, &args)?;
     let mut store = ctx.store()?;

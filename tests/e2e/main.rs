@@ -6,4 +6,5 @@ mod containers;
 mod images;
 mod lifecycle;
 mod networks;
+mod registry;
 mod store_safety;

@@ -56,37 +56,53 @@ pub fn search(options: &RegistryOptions, registry: &str, term: &str, limit: usiz
     for endpoint in &all {
         let client = client_for(endpoint, options, vec!["registry:catalog:*".to_string()])?;
         let result = (|| -> Result<Vec<SearchResult>> {
-            let resp = client.send("GET", &client.url("_catalog?n=10000"), &[], Body::Empty)?;
-            let status = resp.status().as_u16();
-            let body = read_small(resp, 16 << 20, client.host())?;
-            if status == 401 {
-                return Err(
-                    RegistryError::Unauthorized { host: client.host().into(), detail: error_detail(&body).1 }.into()
-                );
+            let mut found = Vec::new();
+            let mut url = client.url("_catalog");
+            // The catalog comes in pages, each naming the next in a Link header.
+            for _ in 0..100 {
+                let resp = client.send("GET", &url, &[], Body::Empty)?;
+                let status = resp.status().as_u16();
+                let next = resp
+                    .headers()
+                    .get("link")
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| l.split_once('<'))
+                    .and_then(|(_, rest)| rest.split_once('>'))
+                    .map(|(target, _)| format!("{}{target}", client.endpoint.base));
+                let body = read_small(resp, 16 << 20, client.host())?;
+                if status == 401 {
+                    return Err(RegistryError::Unauthorized {
+                        host: client.host().into(),
+                        detail: error_detail(&body).1,
+                    }
+                    .into());
+                }
+                if status != 200 {
+                    return Err(RegistryError::Protocol(format!(
+                        "{}: _catalog answered {status}: {}",
+                        client.host(),
+                        error_detail(&body).1
+                    ))
+                    .into());
+                }
+                let v: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| RegistryError::Protocol(format!("{}: _catalog: {e}", client.host())))?;
+                let repos = v.get("repositories").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+                found.extend(repos.iter().filter_map(|r| r.as_str()).filter(|r| r.contains(term)).map(|r| {
+                    SearchResult {
+                        name: format!("{registry}/{r}"),
+                        description: String::new(),
+                        stars: 0,
+                        official: false,
+                    }
+                }));
+                match next {
+                    Some(n) if found.len() < limit => url = n,
+                    _ => break,
+                }
             }
-            if status != 200 {
-                return Err(RegistryError::Protocol(format!(
-                    "{}: _catalog answered {status}: {}",
-                    client.host(),
-                    error_detail(&body).1
-                ))
-                .into());
-            }
-            let v: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| RegistryError::Protocol(format!("{}: _catalog: {e}", client.host())))?;
-            let repos = v.get("repositories").and_then(|r| r.as_array()).cloned().unwrap_or_default();
-            Ok(repos
-                .iter()
-                .filter_map(|r| r.as_str())
-                .filter(|r| r.contains(term))
-                .map(|r| SearchResult {
-                    name: format!("{registry}/{r}"),
-                    description: String::new(),
-                    stars: 0,
-                    official: false,
-                })
-                .take(limit)
-                .collect())
+            found.truncate(limit);
+            Ok(found)
         })();
         match result {
             Ok(r) => return Ok(r),

@@ -4,7 +4,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
 work=${BENCH_WORK:-/tmp/berth-bench}
 mkdir -p "$work"
-berth="$top/target/release/berth"
+# BENCH_BERTH: a berth binary to measure instead of a fresh release build.
+berth="${BENCH_BERTH:-$top/target/release/berth}"
 
 need() { command -v "$1" >/dev/null || { echo "bench: $1 is missing (apt-get install $2)" >&2; exit 1; }; }
 
@@ -12,7 +13,7 @@ setup_bench() {
   need hyperfine hyperfine
   need podman podman
   need dockerd docker.io
-  (cd "$top" && cargo build --release -q)
+  [ -n "${BENCH_BERTH:-}" ] || (cd "$top" && cargo build --release -q)
   # Docker's daemon, started here if none runs (Debian's docker.io).
   if ! docker info >/dev/null 2>&1; then
     (dockerd >"$work/dockerd.log" 2>&1 &)

@@ -133,12 +133,26 @@ pub struct BlobWriter {
 
 impl BlobWriter {
     /// A writer for a download of `expected` that may be interrupted: `<root>/tmp/partial-<hex>`
-    /// is kept when the writer is dropped uncommitted, and a later writer continues it. Returns
+    /// is kept when the writer is dropped uncommitted, and a later writer continues it; it is
+    /// flocked while written, so two pulls of one blob take turns. Returns
     /// the writer and how many bytes it already holds. Takes the root, not the store, so
     /// download threads can call it. `commit` still verifies the whole content.
     pub fn partial(root: &Path, expected: &Digest) -> Result<(BlobWriter, u64)> {
+        use std::os::unix::fs::MetadataExt;
         let path = root.join("tmp").join(format!("partial-{}", expected.hex()));
-        let mut file = File::options().read(true).append(true).create(true).open(&path).at(&path)?;
+        let mut file = loop {
+            let file = File::options().read(true).append(true).create(true).open(&path).at(&path)?;
+            // Another berth may be fetching the same blob: wait for it. If it finished (renamed
+            // the file into blobs/) or gave up (removed it), this descriptor is stale: reopen.
+            rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(io::Error::from).at(&path)?;
+            let same = match (file.metadata(), fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+                _ => false,
+            };
+            if same {
+                break file;
+            }
+        };
         let mut hashing = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, file.try_clone().at(&path)?));
         let mut buf = vec![0u8; 256 * 1024];
         loop {

@@ -596,3 +596,136 @@ fn registry_interrupted_pull_resumes() {
     assert!(!partial.exists());
     b.assert_store_clean();
 }
+
+/// base64url without padding (JWT's encoding).
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A token service in the distribution registry's own scheme: answers `GET /token` for
+/// alice:s3cret with an RS256 JWT (signed by `openssl`, its certificate in the token's `x5c`,
+/// trusted by the registry's `rootcertbundle`) granting the scopes asked for. Records each
+/// request's query and whether it carried credentials.
+struct TokenServer {
+    port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    cert: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn token_server() -> TokenServer {
+    require("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    sh(&format!(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout {} -out {} -days 1 -subj /CN=berth-token 2>/dev/null",
+        key.display(),
+        cert.display()
+    ));
+    let der = Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(&cert).output().unwrap().stdout;
+    let x5c: String = {
+        // Standard base64 (with padding) for x5c.
+        let url = b64url(&der).replace('-', "+").replace('_', "/");
+        let pad = (4 - url.len() % 4) % 4;
+        url + &"=".repeat(pad)
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let target = head.split(' ').nth(1).unwrap_or("").to_string();
+            let query = target.split_once('?').map_or("", |(_, q)| q).to_string();
+            let authorized = head.lines().any(|l| {
+                l.to_ascii_lowercase().starts_with("authorization: basic ") && l.ends_with("YWxpY2U6czNjcmV0")
+            });
+            seen.lock().unwrap().push(format!("{query} authorized={authorized}"));
+            if !authorized {
+                let _ = conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
+            let access: Vec<serde_json::Value> = query
+                .split('&')
+                .filter_map(|kv| kv.strip_prefix("scope="))
+                .map(|s| s.replace("%3A", ":").replace("%2F", "/").replace("%2C", ","))
+                .filter_map(|s| {
+                    let mut parts = s.splitn(3, ':');
+                    let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                    Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+                })
+                .collect();
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+            let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [x5c]});
+            let claims = serde_json::json!({"iss": "berth-issuer", "sub": "alice", "aud": "berth-test",
+                "exp": now + 300, "nbf": now - 10, "iat": now - 10, "jti": format!("{now}-{}", access.len()), "access": access});
+            let input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+            let mut openssl = Command::new("openssl")
+                .args(["dgst", "-sha256", "-sign"])
+                .arg(&key)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            openssl.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            let sig = openssl.wait_with_output().unwrap().stdout;
+            let body = serde_json::json!({"token": format!("{input}.{}", b64url(&sig))}).to_string();
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    TokenServer { port, requests, cert, _dir: dir }
+}
+
+#[test]
+fn registry_token_auth() {
+    let tokens = token_server();
+    let reg = Registry::start_with(&format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: berth-test\n    issuer: berth-issuer\n    rootcertbundle: {}\n",
+        tokens.port,
+        tokens.cert.display()
+    ));
+    let a = Env::new();
+    let name = format!("{}/tok/bb:1", reg.addr);
+    a.busybox(&name);
+    // No credentials: the token service refuses, and the push says so.
+    let e = fails(&a, &["push", &name], 1);
+    assert!(e.stderr.contains("unauthorized"), "{}", e.stderr);
+    let l = run_input(&a, &["login", "-u", "alice", "--password-stdin", &reg.addr], Some("s3cret\n"));
+    assert_eq!(l.code, 0, "{}{}", l.stdout, l.stderr);
+    ok(&a, &["push", &name]);
+    let requests = tokens.requests.lock().unwrap().clone();
+    assert!(
+        requests.iter().any(|r| r.contains("service=berth-test")
+            && r.contains("scope=repository:tok/bb:pull,push")
+            && r.ends_with("authorized=true")),
+        "{requests:#?}"
+    );
+    // Another store with the same credentials pulls with a pull-scoped token.
+    let b = Env::new();
+    std::fs::create_dir_all(b.path("docker-config")).unwrap();
+    std::fs::copy(a.path("docker-config/config.json"), b.path("docker-config/config.json")).unwrap();
+    ok(&b, &["pull", &name]);
+    assert_eq!(image_id(&a, &name), image_id(&b, &name));
+    let requests = tokens.requests.lock().unwrap().clone();
+    assert!(requests.iter().any(|r| r.contains("scope=repository:tok/bb:pull ")), "{requests:#?}");
+}

@@ -400,6 +400,11 @@ fn download(
     report: &mut dyn FnMut(LayerStatus),
 ) -> Result<()> {
     let (mut writer, held) = BlobWriter::partial(root, &desc.digest)?;
+    if root.join("blobs/sha256").join(desc.digest.hex()).is_file() {
+        // Another pull stored it while this one waited for the partial file's lock.
+        writer.discard();
+        return Ok(());
+    }
     if held > desc.size {
         writer.discard();
         writer = BlobWriter::partial(root, &desc.digest)?.0;

@@ -70,6 +70,13 @@ fi
 
 export BERTH_ROOT="$work/berth-reg-root" BERTH_RUNROOT="$work/berth-reg-run"
 podman="podman --root $work/podman-root --runroot $work/podman-run --storage-driver overlay --events-backend none"
+# Every tool starts from the loaded image alone: whatever an earlier run left (tags on other
+# ports) goes by image ID, which all three agree on (the config digest). Only this image is
+# removed: docker's daemon may hold other people's images.
+id=$(BERTH_ROOT="$work/berth-seed" "$berth" image inspect --format '{{.Id}}' bench/layers:1)
+"$berth" rmi -f "$id" >/dev/null 2>&1 || true
+docker rmi -f "$id" >/dev/null 2>&1 || true
+$podman rmi -f "$id" >/dev/null 2>&1 || true
 "$berth" load -q -i "$work/layers.tar" >/dev/null
 docker load -q -i "$work/layers.tar" >/dev/null
 $podman load -q -i "$work/layers.tar" >/dev/null
@@ -88,14 +95,14 @@ hyperfine --warmup 1 --runs 10 --export-markdown "$work/push.md" \
 
 # Pull: all three fetch the same gzip-compressed image (as a registry usually serves),
 # into a store that lacks it and its layers (the loaded images share them: they go first).
-"$berth" rmi -f bench/layers:1 "$reg/bench/berth:1" >/dev/null
-docker rmi -f bench/layers:1 "$reg/bench/docker:1" >/dev/null
-$podman rmi -f docker.io/bench/layers:1 "$reg/bench/podman:1" >/dev/null
+"$berth" rmi -f "$id" >/dev/null
+docker rmi -f "$id" >/dev/null
+$podman rmi -f "$id" >/dev/null
 skopeo copy -q --dest-tls-verify=false --dest-compress --dest-compress-format gzip \
   "oci:$work/layers-oci:1" "docker://$reg/bench/gz:1"
 hyperfine --warmup 1 --runs 10 --export-markdown "$work/pull.md" \
-  --prepare "$berth rmi -f $reg/bench/gz:1 >/dev/null 2>&1; sync; true" -n "berth pull" "$berth pull -q $reg/bench/gz:1" \
-  --prepare "docker rmi -f $reg/bench/gz:1 >/dev/null 2>&1; sync; true" -n "docker pull" "docker pull -q $reg/bench/gz:1" \
-  --prepare "$podman rmi -f $reg/bench/gz:1 >/dev/null 2>&1; sync; true" -n "podman pull" "$podman pull -q --tls-verify=false $reg/bench/gz:1"
+  --prepare "$berth rmi -f $id >/dev/null 2>&1; sync; true" -n "berth pull" "$berth pull -q $reg/bench/gz:1" \
+  --prepare "docker rmi -f $id >/dev/null 2>&1; sync; true" -n "docker pull" "docker pull -q $reg/bench/gz:1" \
+  --prepare "$podman rmi -f $id >/dev/null 2>&1; sync; true" -n "podman pull" "$podman pull -q --tls-verify=false $reg/bench/gz:1"
 
 cat "$work/push.md" "$work/pull.md"

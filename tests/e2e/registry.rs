@@ -164,6 +164,13 @@ fn layer_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    None,
+    Zstd,
+    DockerGzip,
+}
+
 /// An OCI image layout under construction: blobs, then `finish` writes index.json.
 struct Layout {
     dir: PathBuf,
@@ -183,19 +190,34 @@ impl Layout {
         (d, bytes.len())
     }
 
-    /// One image (its config and manifest); returns the manifest's descriptor.
-    fn image(&self, arch: &str, layers: &[Vec<u8>], zstd: bool) -> serde_json::Value {
+    /// One image (its config and manifest); returns the manifest's descriptor. Layers are
+    /// stored as given (`None`), zstd-compressed (OCI media types), or gzipped with Docker
+    /// schema 2 media types throughout.
+    fn image(&self, arch: &str, layers: &[Vec<u8>], kind: Kind) -> serde_json::Value {
+        let docker = kind == Kind::DockerGzip;
         let mut diff_ids = Vec::new();
         let mut descs = Vec::new();
         for tar in layers {
             diff_ids.push(sha256(tar));
-            let (bytes, media) = if zstd {
-                let dir = tempfile::tempdir().unwrap();
-                std::fs::write(dir.path().join("l.tar"), tar).unwrap();
-                sh(&format!("zstd -q {}", dir.path().join("l.tar").display()));
-                (std::fs::read(dir.path().join("l.tar.zst")).unwrap(), "application/vnd.oci.image.layer.v1.tar+zstd")
-            } else {
-                (tar.clone(), "application/vnd.oci.image.layer.v1.tar")
+            let (bytes, media) = match kind {
+                Kind::None => (tar.clone(), "application/vnd.oci.image.layer.v1.tar"),
+                Kind::Zstd | Kind::DockerGzip => {
+                    let dir = tempfile::tempdir().unwrap();
+                    std::fs::write(dir.path().join("l.tar"), tar).unwrap();
+                    if docker {
+                        sh(&format!("gzip -n {}", dir.path().join("l.tar").display()));
+                        (
+                            std::fs::read(dir.path().join("l.tar.gz")).unwrap(),
+                            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        )
+                    } else {
+                        sh(&format!("zstd -q {}", dir.path().join("l.tar").display()));
+                        (
+                            std::fs::read(dir.path().join("l.tar.zst")).unwrap(),
+                            "application/vnd.oci.image.layer.v1.tar+zstd",
+                        )
+                    }
+                }
             };
             let (d, size) = self.blob(&bytes);
             descs.push(serde_json::json!({"mediaType": media, "digest": d, "size": size}));
@@ -206,13 +228,18 @@ impl Layout {
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         });
         let (cd, cs) = self.blob(config.to_string().as_bytes());
+        let (manifest_type, config_type) = if docker {
+            ("application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.container.image.v1+json")
+        } else {
+            ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.config.v1+json")
+        };
         let manifest = serde_json::json!({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+            "schemaVersion": 2, "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "digest": cd, "size": cs},
             "layers": descs,
         });
         let (md, ms) = self.blob(manifest.to_string().as_bytes());
-        serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+        serde_json::json!({"mediaType": manifest_type, "digest": md, "size": ms,
             "platform": {"architecture": arch, "os": "linux"}})
     }
 
@@ -425,31 +452,41 @@ fn registry_basic_auth_login_logout() {
 }
 
 #[test]
-fn registry_zstd_multi_layer_push_pull() {
+fn registry_zstd_and_docker_gzip_push_pull() {
     require("zstd");
     let reg = Registry::start();
-    let a = Env::new();
-    let name = format!("{}/layers:zstd", reg.addr);
-    let mut layout = Layout::new(a.path("layout"));
-    let hello = std::fs::read("/bin/busybox").unwrap();
-    let layers = vec![
-        layer_tar(&[("cat", &hello)]),
-        layer_tar(&[("a.txt", b"first\n")]),
-        layer_tar(&[("b.txt", b"second\n"), ("big", &noise(300_000, 3))]),
-    ];
-    let desc = layout.image("amd64", &layers, true);
-    layout.add(desc, "zstd", &name);
-    layout.finish();
-    ok(&a, &["load", "-i", layout.tar().to_str().unwrap()]);
-    ok(&a, &["push", &name]);
+    // zstd layers in an OCI manifest; gzip layers in a Docker schema 2 manifest.
+    for (tag, kind) in [("zstd", Kind::Zstd), ("gzip", Kind::DockerGzip)] {
+        let a = Env::new();
+        let name = format!("{}/layers:{tag}", reg.addr);
+        let mut layout = Layout::new(a.path("layout"));
+        let hello = std::fs::read("/bin/busybox").unwrap();
+        let layers = vec![
+            layer_tar(&[("cat", &hello)]),
+            layer_tar(&[("a.txt", b"first\n")]),
+            layer_tar(&[("b.txt", b"second\n"), ("big", &noise(300_000, 3))]),
+        ];
+        let desc = layout.image("amd64", &layers, kind);
+        layout.add(desc, tag, &name);
+        layout.finish();
+        ok(&a, &["load", "-i", layout.tar().to_str().unwrap()]);
+        ok(&a, &["push", &name]);
 
-    let b = Env::new();
-    let pulled = ok(&b, &["pull", &name]);
-    assert_eq!(pulled.stdout.matches("Pull complete").count(), 3, "{}", pulled.stdout);
-    assert_eq!(image_id(&a, &name), image_id(&b, &name));
-    let out = ok(&b, &["run", "--rm", "--entrypoint", "/cat", &name, "/a.txt", "/b.txt"]);
-    assert_eq!(out.stdout, "first\nsecond\n");
-    b.assert_store_clean();
+        let b = Env::new();
+        let pulled = ok(&b, &["pull", &name]);
+        assert_eq!(pulled.stdout.matches("Pull complete").count(), 3, "{}", pulled.stdout);
+        assert_eq!(image_id(&a, &name), image_id(&b, &name));
+        let digest = pulled.stdout.lines().find_map(|l| l.strip_prefix("Digest: ")).unwrap().to_string();
+        assert_eq!(digest, desc_digest(&layout), "the manifest went up and came back byte for byte");
+        let out = ok(&b, &["run", "--rm", "--entrypoint", "/cat", &name, "/a.txt", "/b.txt"]);
+        assert_eq!(out.stdout, "first\nsecond\n");
+        b.assert_store_clean();
+    }
+}
+
+/// The digest of the one manifest a layout's index.json lists.
+fn desc_digest(layout: &Layout) -> String {
+    layout.index[0]["digest"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -458,8 +495,8 @@ fn registry_multi_platform_index() {
     let reg = Registry::start();
     let a = Env::new();
     let mut layout = Layout::new(a.path("layout"));
-    let amd = layout.image("amd64", &[layer_tar(&[("arch", b"amd64\n")])], false);
-    let arm = layout.image("arm64", &[layer_tar(&[("arch", b"arm64\n")])], false);
+    let amd = layout.image("amd64", &[layer_tar(&[("arch", b"amd64\n")])], Kind::None);
+    let arm = layout.image("arm64", &[layer_tar(&[("arch", b"arm64\n")])], Kind::None);
     let index = layout.multi(vec![arm, amd]);
     layout.add(index, "multi", "unused");
     layout.finish();
@@ -554,7 +591,7 @@ fn registry_interrupted_pull_resumes() {
     let hello = noise(10_000, 5);
     // Over push's chunk size (16 MiB): the push goes up in PATCHed chunks.
     let big = noise(20 << 20, 11);
-    let desc = layout.image("amd64", &[layer_tar(&[("hello", &hello)]), layer_tar(&[("big", &big)])], false);
+    let desc = layout.image("amd64", &[layer_tar(&[("hello", &hello)]), layer_tar(&[("big", &big)])], Kind::None);
     layout.add(desc, "1", &name);
     layout.finish();
     ok(&a, &["load", "-i", layout.tar().to_str().unwrap()]);
@@ -728,4 +765,111 @@ fn registry_token_auth() {
     assert_eq!(image_id(&a, &name), image_id(&b, &name));
     let requests = tokens.requests.lock().unwrap().clone();
     assert!(requests.iter().any(|r| r.contains("scope=repository:tok/bb:pull ")), "{requests:#?}");
+}
+
+fn run_env(env: &Env, args: &[&str], input: Option<&str>, vars: &[(&str, String)]) -> Run {
+    let mut cmd = berth(env, args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run berth");
+    if let Some(text) = input {
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn registry_credential_helper() {
+    require("htpasswd");
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    sh(&format!("htpasswd -Bbc {} alice s3cret 2>/dev/null", htpasswd.display()));
+    let reg =
+        Registry::start_with(&format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", htpasswd.display()));
+    // A helper in docker's protocol that keeps one credential in a file.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let stored = dir.path().join("stored.json");
+    let helper = bin.join("docker-credential-berthtest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n  store) cat > {s} ;;\n  get) cat >/dev/null; [ -f {s} ] && cat {s} || {{ echo 'credentials not found in native keychain'; exit 1; }} ;;\n  erase) cat >/dev/null; rm -f {s} ;;\nesac\n",
+            s = stored.display()
+        ),
+    )
+    .unwrap();
+    sh(&format!("chmod +x {}", helper.display()));
+    let path = vec![("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()))];
+
+    let a = Env::new();
+    std::fs::create_dir_all(a.path("docker-config")).unwrap();
+    std::fs::write(a.path("docker-config/config.json"), r#"{"credsStore":"berthtest"}"#).unwrap();
+    let name = format!("{}/helped:1", reg.addr);
+    a.busybox(&name);
+    let l = run_env(&a, &["login", "-u", "alice", "--password-stdin", &reg.addr], Some("s3cret"), &path);
+    assert_eq!(l.code, 0, "{}{}", l.stdout, l.stderr);
+    assert!(!l.stderr.contains("unencrypted"), "{}", l.stderr);
+    let kept: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stored).unwrap()).unwrap();
+    assert_eq!(kept["Username"], "alice");
+    assert_eq!(kept["Secret"], "s3cret");
+    assert_eq!(kept["ServerURL"], reg.addr);
+    let config = std::fs::read_to_string(a.path("docker-config/config.json")).unwrap();
+    assert!(!config.contains("s3cret") && !config.contains("YWxpY2U6czNjcmV0"), "{config}");
+    let p = run_env(&a, &["push", &name], None, &path);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let o = run_env(&a, &["logout", &reg.addr], None, &path);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(!stored.exists());
+}
+
+#[test]
+fn registry_over_tls() {
+    require("openssl");
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    sh(&format!(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout {} -out {} -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+        key.display(),
+        cert.display()
+    ));
+    let reg =
+        Registry::start_with(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
+    // 127.0.0.1 is an insecure registry (as Docker's 127.0.0.0/8): HTTPS without verification.
+    let a = Env::new();
+    let name = format!("{}/tls:1", reg.addr);
+    a.busybox(&name);
+    ok(&a, &["push", &name]);
+    let b = Env::new();
+    ok(&b, &["pull", &name]);
+    assert_eq!(image_id(&a, &name), image_id(&b, &name));
+    assert!(!reg.log().contains("HTTP request to an HTTPS server"), "{}", reg.log());
+}
+
+#[test]
+fn registry_all_tags() {
+    let reg = Registry::start();
+    let a = Env::new();
+    let repo = format!("{}/many", reg.addr);
+    a.busybox(&format!("{repo}:1"));
+    ok(&a, &["tag", &format!("{repo}:1"), &format!("{repo}:2")]);
+    let e = fails(&a, &["push", "-a", &format!("{repo}:1")], 1);
+    assert!(e.stderr.contains("tag can't be used with --all-tags/-a"), "{}", e.stderr);
+    let pushed = ok(&a, &["push", "-a", &repo]);
+    assert!(pushed.stdout.contains("1: digest:") && pushed.stdout.contains("2: digest:"), "{}", pushed.stdout);
+    let b = Env::new();
+    ok(&b, &["pull", "-a", &repo]);
+    let tags = ok(&b, &["images", "--format", "{{.Tag}}"]).stdout;
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "2"]);
 }

@@ -873,3 +873,62 @@ fn registry_all_tags() {
     tags.sort();
     assert_eq!(tags, ["1", "2"]);
 }
+
+/// A one-trick HTTP server: answers every request with `answer(head)` and records each
+/// request head (lowercased).
+fn stub_server(
+    answer: impl Fn(&str) -> String + Send + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n")
+                && head.first() != Some(&0x16)
+                && conn.read(&mut byte).is_ok_and(|n| n == 1)
+            {
+                head.push(byte[0]);
+            }
+            if head.first() == Some(&0x16) {
+                // A TLS handshake (berth tries HTTPS first): not spoken here.
+                continue;
+            }
+            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            record.lock().unwrap().push(head.clone());
+            let _ = conn.write_all(answer(&head).as_bytes());
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn registry_credentials_stay_with_their_host() {
+    // "elsewhere" records what it gets; the registry wants basic auth, then redirects the
+    // manifest there (as registries redirect blobs to storage).
+    let (other, other_seen) =
+        stub_server(|_| "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string());
+    let (port, seen) = stub_server(move |head| {
+        if !head.contains("authorization: basic ") {
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+        } else {
+            format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{other}/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        }
+    });
+    let a = Env::new();
+    std::fs::create_dir_all(a.path("docker-config")).unwrap();
+    std::fs::write(
+        a.path("docker-config/config.json"),
+        format!(r#"{{"auths":{{"127.0.0.1:{port}":{{"auth":"YWxpY2U6czNjcmV0"}}}}}}"#),
+    )
+    .unwrap();
+    let e = fails(&a, &["pull", &format!("127.0.0.1:{port}/r:1")], 1);
+    assert!(e.stderr.contains("not found"), "{}", e.stderr);
+    assert!(seen.lock().unwrap().iter().any(|h| h.contains("authorization: basic ywxpy2u6cznjcmv0")));
+    let other_seen = other_seen.lock().unwrap().clone();
+    assert!(!other_seen.is_empty(), "the redirect was not followed");
+    assert!(other_seen.iter().all(|h| !h.contains("authorization")), "{other_seen:#?}");
+}

@@ -25,6 +25,9 @@ pub struct EngineConfig {
     /// Blobs a pull fetches at once (Docker's default: 3).
     #[serde(default)]
     pub max_concurrent_downloads: Option<usize>,
+    /// Layers a push sends at once (Docker's default: 5).
+    #[serde(default)]
+    pub max_concurrent_uploads: Option<usize>,
     #[serde(default)]
     pub dns: Vec<String>,
     #[serde(default)]

@@ -24,6 +24,7 @@ pub fn options(ctx: &Context, tls_verify: bool) -> RegistryOptions {
         insecure: ctx.config.insecure_registries.clone(),
         tls_verify,
         max_concurrent: ctx.config.max_concurrent_downloads.unwrap_or(3).max(1),
+        max_concurrent_uploads: ctx.config.max_concurrent_uploads.unwrap_or(5).max(1),
         ..RegistryOptions::default()
     }
 }

@@ -61,8 +61,10 @@ pub struct RegistryOptions {
     pub certs_dir: PathBuf,
     /// Where `config.json` lives (`DOCKER_CONFIG`, else `~/.docker`).
     pub docker_config: PathBuf,
-    /// Blobs fetched (or sent) at once.
+    /// Blobs fetched at once (`max-concurrent-downloads`).
     pub max_concurrent: usize,
+    /// Layers sent at once (`max-concurrent-uploads`).
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for RegistryOptions {
@@ -74,6 +76,7 @@ impl Default for RegistryOptions {
             certs_dir: PathBuf::from("/etc/docker/certs.d"),
             docker_config: credentials::default_dir(),
             max_concurrent: 3,
+            max_concurrent_uploads: 5,
         }
     }
 }

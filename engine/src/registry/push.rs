@@ -2,9 +2,13 @@
 //! itself, byte for byte as stored, so the pushed digest is the one berth holds and a pull
 //! gives back the same image ID. A blob the registry has is skipped (HEAD); one that another
 //! repository of the same registry holds (known from this image's repo digests) is mounted
-//! instead of sent; a large one goes in chunks (PATCH with Content-Range, then PUT).
+//! instead of sent; a large one goes in chunks (PATCH with Content-Range, then PUT). Layers
+//! go up a few at a time (`max-concurrent-uploads`, default 5, as Docker).
 
-use std::path::Path;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
 
 use super::auth::repository_scope;
 use super::progress::{Event, LayerStatus, Progress};
@@ -70,7 +74,7 @@ pub fn push(
     let mut result = Err(RegistryError::Protocol(format!("no endpoint for {}", reference.domain)).into());
     for (i, endpoint) in all.iter().enumerate() {
         let client = client_for(endpoint, options, scopes.clone())?;
-        result = push_to(store, &client, reference, &manifest, &bytes, &media_type, &sources, progress);
+        result = push_to(store, &client, options, reference, &manifest, &bytes, &media_type, &sources, progress);
         match &result {
             Err(Error::Registry(RegistryError::Unreachable { .. })) if i + 1 < all.len() => {}
             _ => break,
@@ -92,6 +96,7 @@ pub fn push(
 fn push_to(
     store: &Store,
     client: &Client,
+    options: &RegistryOptions,
     reference: &Reference,
     manifest: &Manifest,
     bytes: &[u8],
@@ -99,14 +104,51 @@ fn push_to(
     sources: &[String],
     progress: &mut dyn Progress,
 ) -> Result<Pushed> {
-    for layer in &manifest.layers {
-        let id = layer.digest.short().to_string();
-        let status = push_blob(store, client, &reference.path, layer, sources, &mut |s| {
-            progress.event(Event::Layer { id: id.clone(), status: s })
-        })?;
-        progress.event(Event::Layer { id: id.clone(), status });
+    // Layers go up on a few threads (as pulls come down); the config and the manifest last,
+    // so the registry never holds a manifest whose blobs are missing.
+    let layers = &manifest.layers;
+    let files: Vec<PathBuf> = layers.iter().map(|l| store.blob_path(&l.digest)).collect();
+    let queue = Mutex::new((0..layers.len()).collect::<VecDeque<usize>>());
+    let abort = AtomicBool::new(false);
+    let mut first_error: Option<Error> = None;
+    let workers = options.max_concurrent_uploads.max(1).min(layers.len());
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<(usize, Result<LayerStatus>)>();
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (queue, abort, files) = (&queue, &abort, &files);
+            scope.spawn(move || loop {
+                if abort.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Some(i) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                    break;
+                };
+                let result = push_blob(client, &reference.path, &layers[i], &files[i], sources, &mut |s| {
+                    let _ = tx.send((i, Ok(s)));
+                });
+                let failed = result.is_err();
+                let _ = tx.send((i, result));
+                if failed {
+                    abort.store(true, Ordering::Relaxed);
+                }
+            });
+        }
+        drop(tx);
+        for (i, message) in rx {
+            match message {
+                Ok(status) => progress.event(Event::Layer { id: layers[i].digest.short().into(), status }),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = first_error {
+        return Err(e);
     }
-    push_blob(store, client, &reference.path, &manifest.config, sources, &mut |_| {})?;
+    let config_file = store.blob_path(&manifest.config.digest);
+    push_blob(client, &reference.path, &manifest.config, &config_file, sources, &mut |_| {})?;
 
     let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
     let url = client.url(&format!("{}/manifests/{tag}", reference.path));
@@ -147,12 +189,26 @@ fn with_query(url: &str, query: &str) -> String {
     format!("{url}{}{query}", if url.contains('?') { '&' } else { '?' })
 }
 
-/// Sends one blob unless the registry has it or can mount it; returns the final status.
+/// Sends one blob (stored at `file`) unless the registry has it or can mount it. Reports
+/// progress and the final status through `report`, and returns the final status.
 fn push_blob(
-    store: &Store,
     client: &Client,
     path: &str,
     desc: &Descriptor,
+    file: &Path,
+    sources: &[String],
+    report: &mut dyn FnMut(LayerStatus),
+) -> Result<LayerStatus> {
+    let status = push_blob_inner(client, path, desc, file, sources, report)?;
+    report(status.clone());
+    Ok(status)
+}
+
+fn push_blob_inner(
+    client: &Client,
+    path: &str,
+    desc: &Descriptor,
+    file: &Path,
     sources: &[String],
     report: &mut dyn FnMut(LayerStatus),
 ) -> Result<LayerStatus> {
@@ -188,13 +244,12 @@ fn push_blob(
             location(client, &resp)?
         }
     };
-    let file = store.blob_path(&desc.digest);
-    let size = std::fs::metadata(&file).map_err(|e| Error::Io { path: file.clone(), source: e })?.len();
+    let size = std::fs::metadata(file).map_err(|e| Error::Io { path: file.to_path_buf(), source: e })?.len();
     let done = with_query(&loc, &format!("digest={}", encode(desc.digest.as_str())));
     if size <= CHUNK {
         report(LayerStatus::Pushing(0, size));
         let resp =
-            client.send("PUT", &done, &[("Content-Type", "application/octet-stream")], file_body(&file, 0, size))?;
+            client.send("PUT", &done, &[("Content-Type", "application/octet-stream")], file_body(file, 0, size))?;
         expect(client, resp, &[201, 204], &repo)?;
         return Ok(LayerStatus::Pushed);
     }
@@ -207,7 +262,7 @@ fn push_blob(
             "PATCH",
             &loc,
             &[("Content-Type", "application/octet-stream"), ("Content-Range", &range)],
-            file_body(&file, offset, len),
+            file_body(file, offset, len),
         )?;
         let resp = expect(client, resp, &[202, 204], &repo)?;
         loc = location(client, &resp)?;

@@ -12,6 +12,8 @@ packages=(
   python3          # hostile-archive fixtures
   gzip zstd bzip2 xz-utils  # compressed tarballs for import/load tests
   iproute2 nftables
+  docker-registry  # the CNCF distribution server the registry tests push to and pull from
+  apache2-utils    # htpasswd (bcrypt) for the registry's basic-auth test
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -51,6 +51,16 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Search Docker Hub (or a registry's catalog) for images
+    Search(SearchArgs),
     /// Return low-level information on berth objects
     Inspect(InspectArgs),
     /// Show the berth version information
@@ -148,6 +158,85 @@ pub enum ImageCommand {
     Inspect(InspectArgs),
     /// Show the history of an image
     History(HistoryArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short, long)]
+    pub all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Require HTTPS and verify certificates (false: also allow plain HTTP)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: bool,
+    /// NAME[:TAG|@DIGEST]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short, long)]
+    pub all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Require HTTPS and verify certificates (false: also allow plain HTTP)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: bool,
+    /// NAME[:TAG]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Require HTTPS and verify certificates (false: also allow plain HTTP)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: bool,
+    /// The registry (default: Docker Hub)
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry (default: Docker Hub)
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Require HTTPS and verify certificates (false: also allow plain HTTP)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: bool,
+    /// The term to search for (`HOST/TERM` searches that registry's catalog)
+    pub term: String,
 }
 
 #[derive(Args, Debug)]

@@ -22,6 +22,12 @@ pub struct EngineConfig {
     pub registry_mirrors: Vec<String>,
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// Blobs a pull fetches at once (Docker's default: 3).
+    #[serde(default)]
+    pub max_concurrent_downloads: Option<usize>,
+    /// Layers a push sends at once (Docker's default: 5).
+    #[serde(default)]
+    pub max_concurrent_uploads: Option<usize>,
     #[serde(default)]
     pub dns: Vec<String>,
     #[serde(default)]

@@ -76,6 +76,12 @@ impl<W: Write> HashingWriter<W> {
         self.written
     }
 
+    /// Hashes bytes that `inner` already holds (a download resumed where it stopped).
+    pub fn absorb(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+    }
+
     pub fn finish(self) -> (W, Digest, u64) {
         let digest = Digest(format!("sha256:{}", hex::encode(self.hasher.finalize())));
         (self.inner, digest, self.written)

@@ -40,6 +40,8 @@ pub enum Error {
     Db(#[from] rusqlite::Error),
     #[error("{what}: {source}")]
     Json { what: String, source: serde_json::Error },
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

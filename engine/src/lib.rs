@@ -17,6 +17,7 @@ pub mod layer;
 pub mod monitor;
 pub mod oci;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod time;
 pub mod volumes;

@@ -112,6 +112,7 @@ impl Store {
             inner: Some(HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, file))),
             path,
             blobs: self.root.join("blobs/sha256"),
+            keep: false,
         })
     }
 
@@ -126,9 +127,57 @@ pub struct BlobWriter {
     inner: Option<HashingWriter<io::BufWriter<File>>>,
     path: PathBuf,
     blobs: PathBuf,
+    /// A partial download survives a failure, so the next pull continues it.
+    keep: bool,
 }
 
 impl BlobWriter {
+    /// A writer for a download of `expected` that may be interrupted: `<root>/tmp/partial-<hex>`
+    /// is kept when the writer is dropped uncommitted, and a later writer continues it; it is
+    /// flocked while written, so two pulls of one blob take turns. Returns
+    /// the writer and how many bytes it already holds. Takes the root, not the store, so
+    /// download threads can call it. `commit` still verifies the whole content.
+    pub fn partial(root: &Path, expected: &Digest) -> Result<(BlobWriter, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let path = root.join("tmp").join(format!("partial-{}", expected.hex()));
+        let mut file = loop {
+            let file = File::options().read(true).append(true).create(true).open(&path).at(&path)?;
+            // Another berth may be fetching the same blob: wait for it. If it finished (renamed
+            // the file into blobs/) or gave up (removed it), this descriptor is stale: reopen.
+            rustix::fs::flock(&file, FlockOperation::LockExclusive).map_err(io::Error::from).at(&path)?;
+            let same = match (file.metadata(), fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+                _ => false,
+            };
+            if same {
+                break file;
+            }
+        };
+        let mut hashing = HashingWriter::new(io::BufWriter::with_capacity(256 * 1024, file.try_clone().at(&path)?));
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = file.read(&mut buf).at(&path)?;
+            if n == 0 {
+                break;
+            }
+            hashing.absorb(&buf[..n]);
+        }
+        let held = hashing.count();
+        let writer = BlobWriter { inner: Some(hashing), path, blobs: root.join("blobs/sha256"), keep: true };
+        Ok((writer, held))
+    }
+
+    /// Bytes in the blob so far.
+    pub fn written(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |w| w.count())
+    }
+
+    /// Throws the content away (a partial download the server will not continue).
+    pub fn discard(mut self) {
+        self.inner = None;
+        let _ = fs::remove_file(&self.path);
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -167,8 +216,8 @@ impl Write for BlobWriter {
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        // Not committed: the temp file is garbage now, not later.
-        if self.inner.is_some() {
+        // Not committed: the temp file is garbage now, not later (unless it is to be resumed).
+        if self.inner.is_some() && !self.keep {
             let _ = fs::remove_file(&self.path);
         }
     }

@@ -455,6 +455,7 @@ pub(crate) fn apply_dns_defaults(ctx: &Context, options: &mut engine::container:
 }
 
 pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
+    super::registry::ensure_image(ctx, &args.image, &args.pull, args.platform.as_deref(), args.quiet)?;
     let mut options = create_options(&args)?;
     check_network(ctx, &args, &mut options)?;
     apply_dns_defaults(ctx, &mut options);
@@ -465,6 +466,8 @@ pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
 }
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
+    // A missing image is pulled first, on threads that end before any container work.
+    super::registry::ensure_image(ctx, &args.image, &args.pull, args.platform.as_deref(), args.quiet)?;
     let mut options = create_options(&args)?;
     check_network(ctx, &args, &mut options)?;
     apply_dns_defaults(ctx, &mut options);

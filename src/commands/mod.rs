@@ -7,6 +7,7 @@ pub(crate) mod container;
 pub(crate) mod container_opts;
 pub(crate) mod image;
 mod network;
+pub mod registry;
 mod system;
 mod tty;
 mod volume;
@@ -78,6 +79,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::History(a) | Command::Image(ImageCommand::History(a)) => image::history(&ctx, a),
         Command::Image(ImageCommand::Inspect(a)) => image::inspect(&ctx, a, image::InspectKind::Image),
         Command::Inspect(a) => image::inspect(&ctx, a, image::InspectKind::Any),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&ctx, a),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&ctx, a),
+        Command::Login(a) => registry::login(&ctx, a),
+        Command::Logout(a) => registry::logout(&ctx, a),
+        Command::Search(a) => registry::search(&ctx, a),
         Command::Version(a) => system::version(&ctx, a),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&ctx, a),
         Command::System(SystemCommand::Check(a)) => system::check(&ctx, a),

@@ -26,7 +26,8 @@ fn run_prints_output_and_passes_the_exit_status_through() {
     assert!(err.contains("exec: \"no-such-command\": executable file not found in $PATH"), "{err}");
     let err = env.fails(&["run", "--rm", "bb", "/etc"], 126);
     assert!(err.contains("permission denied"), "{err}");
-    let err = env.fails(&["run", "--rm", "no-such-image"], 125);
+    // `--pull never`: a missing image is not looked for in a registry (the default pulls it).
+    let err = env.fails(&["run", "--rm", "--pull", "never", "no-such-image"], 125);
     assert!(err.contains("No such image: no-such-image:latest"), "{err}");
     let err = env.fails(&["run", "--bogus-flag", "bb"], 125);
     assert!(err.contains("--bogus-flag"), "{err}");

@@ -8,4 +8,5 @@ mod containers;
 mod images;
 mod lifecycle;
 mod networks;
+mod registry;
 mod store_safety;

@@ -1,0 +1,473 @@
+//! `pull`: manifest (an index or manifest list resolves to one platform), config, then the
+//! layers: a few download threads stream blobs into the store (each verified by size and
+//! digest before it lands), and this thread unpacks each layer as soon as it arrives (layers
+//! unpack independently: each has its own directory). Only when every layer is in does the
+//! image get a row, so a failed pull leaves no image. Blobs that landed stay (the next pull
+//! skips them) and a blob cut off mid-way stays as `tmp/partial-<hex>`, continued with a
+//! Range request next time; both are garbage to `system check` if no pull comes back for them.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::auth::repository_scope;
+use super::credentials::DockerConfig;
+use super::progress::{Event, LayerStatus, Progress};
+use super::transport::{error_detail, read_small, Body, Client};
+use super::{endpoints, Endpoint, RegistryError, RegistryOptions};
+use crate::db::{write, LayerRow};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest, Platform};
+use crate::reference::Reference;
+use crate::store::{BlobWriter, Store};
+
+/// What the registry may answer for a manifest request, best first.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json";
+
+const MAX_MANIFEST: u64 = 4 << 20;
+
+/// What a pull did.
+#[derive(Debug)]
+pub struct Pulled {
+    /// The image ID (config digest).
+    pub id: Digest,
+    /// The digest the reference resolved to (the index's, for a multi-platform image).
+    pub digest: Digest,
+    /// False when the name already pointed at this image.
+    pub fresh: bool,
+}
+
+/// `linux/arm64/v8`, `linux/amd64`, `arm64`.
+pub fn parse_platform(s: &str) -> Result<Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let bad = || Error::Invalid(format!("invalid platform {s:?}: expected os/arch[/variant]"));
+    let (os, arch, variant) = match parts.as_slice() {
+        [arch] if !arch.is_empty() => ("linux", *arch, None),
+        [os, arch] if !os.is_empty() && !arch.is_empty() => (*os, *arch, None),
+        [os, arch, v] if !os.is_empty() && !arch.is_empty() && !v.is_empty() => (*os, *arch, Some(v.to_string())),
+        _ => return Err(bad()),
+    };
+    let arch = match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant })
+}
+
+fn platform_text(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+/// The client for one endpoint, with the credentials stored for it.
+pub fn client_for(endpoint: &Endpoint, options: &RegistryOptions, scopes: Vec<String>) -> Result<Client> {
+    let credential = DockerConfig::load(&options.docker_config)?.get(&endpoint.auth_key())?;
+    Ok(Client::new(endpoint.clone(), options, credential, scopes))
+}
+
+/// Pulls one reference (tagged or by digest) into the store.
+pub fn pull(
+    store: &mut Store,
+    options: &RegistryOptions,
+    reference: &Reference,
+    platform: Option<&Platform>,
+    progress: &mut dyn Progress,
+) -> Result<Pulled> {
+    let what = reference.tag.clone().or_else(|| reference.digest.as_ref().map(|d| d.to_string())).unwrap_or_default();
+    progress.event(Event::Line(format!("{what}: Pulling from {}", reference.path)));
+    let all = endpoints(&reference.domain, options, true);
+    for (i, endpoint) in all.iter().enumerate() {
+        let client = client_for(endpoint, options, vec![repository_scope(&reference.path, &["pull"])])?;
+        match pull_from(store, &client, options, reference, platform, progress) {
+            Ok(pulled) => return Ok(pulled),
+            Err(e) if i + 1 < all.len() && endpoint.mirror => {
+                progress.event(Event::Warning(format!("failed to pull from mirror {}: {e}", endpoint.base)));
+            }
+            // An insecure registry may speak plain HTTP: try that next, as Docker does.
+            Err(Error::Registry(RegistryError::Unreachable { .. }))
+                if i + 1 < all.len() && all[i + 1].host == endpoint.host => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(RegistryError::Protocol(format!("no endpoint for {}", reference.domain)).into())
+}
+
+/// The registry's tags for a repository (`pull -a`).
+pub fn list_tags(options: &RegistryOptions, reference: &Reference) -> Result<Vec<String>> {
+    let all = endpoints(&reference.domain, options, true);
+    let mut last = None;
+    for endpoint in &all {
+        let client = client_for(endpoint, options, vec![repository_scope(&reference.path, &["pull"])])?;
+        let result = (|| -> Result<Vec<String>> {
+            let resp = client.send("GET", &client.url(&format!("{}/tags/list", reference.path)), &[], Body::Empty)?;
+            let status = resp.status().as_u16();
+            let body = read_small(resp, MAX_MANIFEST, client.host())?;
+            check_status(&client, status, &body, reference)?;
+            let v: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| RegistryError::Protocol(format!("{}: tags list: {e}", client.host())))?;
+            Ok(v.get("tags")
+                .and_then(|t| t.as_array())
+                .map(|t| t.iter().filter_map(|t| t.as_str().map(String::from)).collect())
+                .unwrap_or_default())
+        })();
+        match result {
+            Ok(tags) => return Ok(tags),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| RegistryError::Protocol("no endpoint".into()).into()))
+}
+
+/// Turns a registry's refusal into an error the user can act on.
+fn check_status(client: &Client, status: u16, body: &[u8], reference: &Reference) -> Result<()> {
+    let (code, detail) = error_detail(body);
+    match status {
+        200..=299 => Ok(()),
+        404 if code.as_deref() == Some("NAME_UNKNOWN") => {
+            Err(RegistryError::RepositoryUnknown(reference.familiar_repository()).into())
+        }
+        404 => Err(RegistryError::ManifestUnknown(reference.familiar()).into()),
+        401 => Err(RegistryError::Unauthorized {
+            host: client.host().to_string(),
+            detail: if detail.is_empty() { "authentication required".into() } else { detail },
+        }
+        .into()),
+        403 => Err(RegistryError::Denied(reference.familiar_repository()).into()),
+        s => Err(RegistryError::Protocol(format!("{}: answered {s}: {detail}", client.host())).into()),
+    }
+}
+
+/// GETs a manifest; returns its bytes, media type and digest (computed, never trusted).
+fn fetch_manifest(client: &Client, reference: &Reference, what: &str) -> Result<(Vec<u8>, String, Digest)> {
+    let url = client.url(&format!("{}/manifests/{what}", reference.path));
+    let resp = client.send("GET", &url, &[("Accept", MANIFEST_ACCEPT)], Body::Empty)?;
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_string());
+    let header_digest = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(String::from);
+    let bytes = read_small(resp, MAX_MANIFEST, client.host())?;
+    check_status(client, status, &bytes, reference)?;
+    let digest = Digest::of_bytes(&bytes);
+    if let Some(h) = header_digest.filter(|h| h.starts_with("sha256:")) {
+        if h != digest.as_str() {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest {what}"),
+                expected: h,
+                actual: digest.to_string(),
+            });
+        }
+    }
+    let json_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(String::from));
+    let media_type = json_type.or(content_type).unwrap_or_default();
+    Ok((bytes, media_type, digest))
+}
+
+fn pull_from(
+    store: &mut Store,
+    client: &Client,
+    options: &RegistryOptions,
+    reference: &Reference,
+    platform: Option<&Platform>,
+    progress: &mut dyn Progress,
+) -> Result<Pulled> {
+    let what = reference.digest.as_ref().map(|d| d.to_string()).or_else(|| reference.tag.clone()).unwrap_or_default();
+    let (bytes, media_type, top) = fetch_manifest(client, reference, &what)?;
+    if let Some(want) = &reference.digest {
+        if *want != top {
+            return Err(Error::DigestMismatch {
+                what: format!("manifest {}", reference.familiar()),
+                expected: want.to_string(),
+                actual: top.to_string(),
+            });
+        }
+    }
+    let (bytes, manifest_digest) = match media_type.as_str() {
+        oci::MEDIA_OCI_INDEX | oci::MEDIA_DOCKER_LIST => {
+            let index: Index = serde_json::from_slice(&bytes)
+                .map_err(|source| Error::Json { what: format!("index {top}"), source })?;
+            let want = platform.cloned().unwrap_or_else(oci::host_platform);
+            let pick = index
+                .manifests
+                .iter()
+                .find(|d| {
+                    d.platform.as_ref().is_some_and(|p| {
+                        p.os == want.os
+                            && p.architecture == want.architecture
+                            && want.variant.as_ref().is_none_or(|v| p.variant.as_ref() == Some(v))
+                    })
+                })
+                .ok_or_else(|| RegistryError::NoMatchingPlatform(platform_text(&want)))?;
+            let (child, _, digest) = fetch_manifest(client, reference, pick.digest.as_str())?;
+            if digest != pick.digest {
+                return Err(Error::DigestMismatch {
+                    what: format!("manifest {}", pick.digest),
+                    expected: pick.digest.to_string(),
+                    actual: digest.to_string(),
+                });
+            }
+            (child, digest)
+        }
+        "application/vnd.docker.distribution.manifest.v1+json"
+        | "application/vnd.docker.distribution.manifest.v1+prettyjws" => {
+            return Err(RegistryError::Protocol(format!(
+                "{}: Docker Image Format v1 and Docker Image manifest version 2, schema 1 are not supported",
+                reference.familiar()
+            ))
+            .into());
+        }
+        _ => (bytes, top.clone()),
+    };
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|source| Error::Json { what: format!("manifest {manifest_digest}"), source })?;
+
+    // The config first: it names the layers' uncompressed digests.
+    let config = manifest.config.digest.clone();
+    if !store.has_blob(&config) {
+        download(client, &reference.path, &manifest.config, store.root(), &mut |_| {})?;
+    }
+    let image: ImageConfig = serde_json::from_slice(&store.read_blob(&config)?)
+        .map_err(|source| Error::Json { what: format!("image config {config}"), source })?;
+    if image.rootfs.diff_ids.len() != manifest.layers.len() {
+        return Err(RegistryError::Protocol(format!(
+            "manifest {manifest_digest} lists {} layers, its config {}",
+            manifest.layers.len(),
+            image.rootfs.diff_ids.len()
+        ))
+        .into());
+    }
+    if !store.has_blob(&manifest_digest) {
+        store.put_blob_from(&mut &bytes[..], Some(&manifest_digest))?;
+    }
+
+    let rows =
+        fetch_layers(store, client, options, &reference.path, &manifest.layers, &image.rootfs.diff_ids, progress)?;
+
+    let names: Vec<String> = reference.tagged_name().into_iter().collect();
+    let before = match names.first() {
+        Some(n) => store.db.tag_target(n)?,
+        None => store.db.image(&config)?.map(|i| i.id),
+    };
+    let (id, _) = store.commit_image(&config, Some(manifest_digest), &rows, &names)?;
+    let repo_digest = format!("{}@{top}", reference.repository());
+    store.db.transaction(|tx| write::set_repo_digest(tx, &repo_digest, &id))?;
+    let fresh = before.as_ref() != Some(&id);
+    progress.event(Event::Line(format!("Digest: {top}")));
+    let familiar = reference.familiar();
+    progress.event(Event::Line(if fresh {
+        format!("Status: Downloaded newer image for {familiar}")
+    } else {
+        format!("Status: Image is up to date for {familiar}")
+    }));
+    Ok(Pulled { id, digest: top, fresh })
+}
+
+enum Msg {
+    Status(usize, LayerStatus),
+    Done(usize, Result<()>),
+}
+
+/// Downloads the missing layer blobs on a few threads and unpacks each on this thread as it
+/// arrives. Returns the layer rows, in order.
+fn fetch_layers(
+    store: &Store,
+    client: &Client,
+    options: &RegistryOptions,
+    path: &str,
+    layers: &[Descriptor],
+    diff_ids: &[Digest],
+    progress: &mut dyn Progress,
+) -> Result<Vec<LayerRow>> {
+    let chains = oci::chain_ids(diff_ids);
+    let short = |i: usize| layers[i].digest.short().to_string();
+    let mut rows: Vec<Option<LayerRow>> = vec![None; layers.len()];
+    let mut ready: Vec<usize> = Vec::new();
+    let mut queue: VecDeque<usize> = VecDeque::new();
+    for (i, layer) in layers.iter().enumerate() {
+        if let Some(row) = store.db.layer(&chains[i])? {
+            progress.event(Event::Layer { id: short(i), status: LayerStatus::AlreadyExists });
+            rows[i] = Some(row);
+        } else if store.has_blob(&layer.digest) {
+            // Downloaded by an earlier pull that stopped before it unpacked everything.
+            progress.event(Event::Layer { id: short(i), status: LayerStatus::DownloadComplete });
+            ready.push(i);
+        } else {
+            progress.event(Event::Layer { id: short(i), status: LayerStatus::PullingFsLayer });
+            queue.push_back(i);
+        }
+    }
+    let workers = options.max_concurrent.max(1).min(queue.len());
+    for &i in queue.iter().skip(workers) {
+        progress.event(Event::Layer { id: short(i), status: LayerStatus::Waiting });
+    }
+    let unpack = |i: usize, progress: &mut dyn Progress| -> Result<LayerRow> {
+        progress.event(Event::Layer { id: short(i), status: LayerStatus::Extracting });
+        let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
+        let row = store.unpack_layer(&layers[i].digest, &diff_ids[i], parent, Some(&layers[i].media_type))?;
+        progress.event(Event::Layer { id: short(i), status: LayerStatus::PullComplete });
+        Ok(row)
+    };
+    for i in ready {
+        rows[i] = Some(unpack(i, progress)?);
+    }
+
+    let queue = Mutex::new(queue);
+    let abort = AtomicBool::new(false);
+    let root = store.root().to_path_buf();
+    let mut first_error: Option<Error> = None;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (queue, abort, root) = (&queue, &abort, &root);
+            scope.spawn(move || loop {
+                if abort.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Some(i) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                    break;
+                };
+                let result = fetch_one(client, path, &layers[i], root, &mut |s| {
+                    let _ = tx.send(Msg::Status(i, s));
+                });
+                let _ = tx.send(Msg::Done(i, result));
+            });
+        }
+        drop(tx);
+        // Ends when every worker has finished (their senders are gone).
+        for msg in rx {
+            match msg {
+                Msg::Status(i, status) => progress.event(Event::Layer { id: short(i), status }),
+                Msg::Done(i, Ok(())) if first_error.is_none() => match unpack(i, progress) {
+                    Ok(row) => rows[i] = Some(row),
+                    Err(e) => {
+                        abort.store(true, Ordering::Relaxed);
+                        first_error = Some(e);
+                    }
+                },
+                Msg::Done(_, Ok(())) => {}
+                Msg::Done(_, Err(e)) => {
+                    abort.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.ok_or_else(|| RegistryError::Protocol(format!("layer {} was not fetched", layers[i].digest)).into())
+        })
+        .collect()
+}
+
+fn fetch_one(
+    client: &Client,
+    path: &str,
+    desc: &Descriptor,
+    root: &Path,
+    report: &mut dyn FnMut(LayerStatus),
+) -> Result<()> {
+    download(client, path, desc, root, report)?;
+    report(LayerStatus::DownloadComplete);
+    Ok(())
+}
+
+/// Streams one blob into `writer` (continuing what it holds with a Range request), checks
+/// size and digest, and commits it into the store.
+fn download(
+    client: &Client,
+    path: &str,
+    desc: &Descriptor,
+    root: &Path,
+    report: &mut dyn FnMut(LayerStatus),
+) -> Result<()> {
+    let (mut writer, held) = BlobWriter::partial(root, &desc.digest)?;
+    if root.join("blobs/sha256").join(desc.digest.hex()).is_file() {
+        // Another pull stored it while this one waited for the partial file's lock.
+        writer.discard();
+        return Ok(());
+    }
+    if held > desc.size {
+        writer.discard();
+        writer = BlobWriter::partial(root, &desc.digest)?.0;
+    }
+    let held = writer.written();
+    let url = client.url(&format!("{path}/blobs/{}", desc.digest));
+    if held < desc.size || desc.size == 0 {
+        let range = format!("bytes={held}-");
+        let headers: Vec<(&str, &str)> = if held > 0 { vec![("Range", range.as_str())] } else { Vec::new() };
+        let resp = client.send("GET", &url, &headers, Body::Empty)?;
+        let status = resp.status().as_u16();
+        if status == 200 && held > 0 {
+            // The server sends the whole blob again: start over.
+            writer.discard();
+            writer = BlobWriter::partial(root, &desc.digest)?.0;
+        } else if status != 200 && status != 206 {
+            let body = read_small(resp, 1 << 20, client.host()).unwrap_or_default();
+            let (_, detail) = error_detail(&body);
+            return Err(match status {
+                401 => RegistryError::Unauthorized { host: client.host().into(), detail },
+                404 => {
+                    RegistryError::Protocol(format!("{}: blob {} unknown to the registry", client.host(), desc.digest))
+                }
+                s => {
+                    RegistryError::Protocol(format!("{}: blob {}: answered {s}: {detail}", client.host(), desc.digest))
+                }
+            }
+            .into());
+        }
+        let mut reader = resp.into_body().into_reader();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut last = Instant::now();
+        report(LayerStatus::Downloading(writer.written(), desc.size));
+        loop {
+            let n = reader.read(&mut buf).map_err(|e| RegistryError::Unreachable {
+                host: client.host().into(),
+                cause: format!("reading blob {}: {e}", desc.digest),
+            })?;
+            if n == 0 {
+                break;
+            }
+            std::io::Write::write_all(&mut writer, &buf[..n])
+                .map_err(|e| Error::Io { path: format!("blob {}", desc.digest).into(), source: e })?;
+            if writer.written() > desc.size {
+                break;
+            }
+            if last.elapsed() > Duration::from_millis(100) {
+                last = Instant::now();
+                report(LayerStatus::Downloading(writer.written(), desc.size));
+            }
+        }
+        report(LayerStatus::Downloading(writer.written(), desc.size));
+    }
+    report(LayerStatus::Verifying);
+    if writer.written() != desc.size {
+        let got = writer.written();
+        writer.discard();
+        return Err(Error::DigestMismatch {
+            what: format!("blob {}", desc.digest),
+            expected: format!("{} bytes", desc.size),
+            actual: format!("{got} bytes"),
+        });
+    }
+    writer.commit(Some(&desc.digest))?;
+    Ok(())
+}

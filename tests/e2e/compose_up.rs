@@ -30,45 +30,44 @@ fn inspect(env: &Env, name: &str, format: &str) -> String {
     env.ok(&["inspect", "--format", format, name]).stdout.trim().to_string()
 }
 
+/// The README's demo: examples/compose-demo, whose web image `up` builds from its Dockerfile.
 #[test]
-fn a_project_comes_up_serves_and_goes_down_leaving_nothing() {
+fn the_demo_project_builds_comes_up_serves_and_goes_down_leaving_nothing() {
     let env = Env::new();
-    let port = free_port();
-    let dir = project(
-        &env,
-        &format!(
-            r#"
-services:
-  web:
-    image: bb
-    init: true
-    command: ["sh", "-c", "mkdir -p /www && until wget -q -O /www/index.html http://backend:8080/count; do sleep 0.1; done && exec httpd -f -p 80 -h /www"]
-    ports: ["{port}:80"]
-    depends_on: [backend]
-  backend:
-    image: bb
-    init: true
-    command: ["sh", "-c", "mkdir /srv && echo 'hits: 1' > /srv/count && exec httpd -f -p 8080 -h /srv"]
-"#
-        ),
-    );
-    let up = env.compose_ok(&dir, &["up", "-d"]);
-    for line in
-        [" Network proj_default  Created", " Container proj-backend-1  Started", " Container proj-web-1  Started"]
-    {
-        assert!(up.stderr.contains(line), "missing {line:?} in:\n{}", up.stderr);
+    let tar = crate::common::busybox_tar().to_str().unwrap().to_string();
+    env.ok(&["import", "-c", "CMD [\"sh\"]", &tar, "demo/busybox"]);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/compose-demo");
+    let port = free_port().to_string();
+    let compose = |args: &[&str]| {
+        let mut full = vec!["compose", "-p", "demo"];
+        full.extend_from_slice(args);
+        let out = env.cmd(&full).current_dir(&dir).env("WEB_PORT", &port).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "compose {args:?}:\n{stdout}{stderr}");
+        (stdout.into_owned(), stderr.into_owned())
+    };
+    let (build_log, events) = compose(&["up", "-d"]);
+    assert!(build_log.contains("Successfully tagged demo-web:latest"), "{build_log}");
+    for line in [" Container demo-counter-1  Healthy", " Container demo-web-1  Started"] {
+        assert!(events.contains(line), "missing {line:?} in:\n{events}");
     }
-    assert_eq!(http_get(&format!("127.0.0.1:{port}")), "hits: 1\n");
-    let ps = env.compose_ok(&dir, &["ps", "--format", "{{.Name}} {{.Service}} {{.State}}"]).stdout;
-    assert_eq!(ps, "proj-backend-1 backend running\nproj-web-1 web running\n");
-    assert_eq!(inspect(&env, "proj-web-1", "{{index .Config.Labels \"com.docker.compose.project\"}}"), "proj");
+    let addr = format!("127.0.0.1:{port}");
+    assert_eq!(http_get(&addr), "Hello from berth! I have been seen 1 times.\n");
+    assert_eq!(http_get(&addr), "Hello from berth! I have been seen 2 times.\n");
+    // A second up, even with --build, makes nothing new: every step cached, every container kept.
+    let before = ids_of(&env, &dir, "demo");
+    let (again, _) = compose(&["up", "-d", "--build"]);
+    assert!(again.contains("CACHED") && !again.contains("Running in"), "{again}");
+    assert_eq!(ids_of(&env, &dir, "demo"), before);
 
-    let network = env.ok(&["network", "inspect", "--format", "{{.Id}}", "proj_default"]).stdout.trim().to_string();
-    let containers = ids(&env, &dir);
-    let down = env.compose_ok(&dir, &["down", "-t", "1"]);
-    assert!(down.stderr.contains(" Network proj_default  Removed"), "{}", down.stderr);
+    let network = env.ok(&["network", "inspect", "--format", "{{.Id}}", "demo_default"]).stdout.trim().to_string();
+    let (_, down) = compose(&["down", "-v", "-t", "1"]);
+    assert!(
+        down.contains(" Network demo_default  Removed") && down.contains(" Volume demo_counter-data  Removed"),
+        "{down}"
+    );
     assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
-    let refs: Vec<&str> = containers.iter().map(String::as_str).collect();
+    let refs: Vec<&str> = before.iter().map(String::as_str).collect();
     assert_eq!(leftovers(&network, &refs), Vec::<String>::new());
     // The DNS server goes a moment after the last container on a network.
     let root = env.root().display().to_string();
@@ -77,6 +76,13 @@ services:
         assert!(std::time::Instant::now() < deadline, "a berth process of this test is left:\n{}", sh("ps -eo args"));
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+}
+
+fn ids_of(env: &Env, dir: &std::path::Path, project: &str) -> Vec<String> {
+    let out = env.cmd(&["compose", "-p", project, "ps", "-aq", "--no-trunc"]).current_dir(dir).output().unwrap();
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+    ids.sort();
+    ids
 }
 
 #[test]

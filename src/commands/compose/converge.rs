@@ -31,6 +31,8 @@ pub struct Options {
     pub scale: BTreeMap<String, u32>,
     /// `-t`: seconds to wait when stopping containers that are replaced.
     pub timeout: Option<i64>,
+    /// How missing images are built or pulled.
+    pub images: super::image::Policy,
 }
 
 /// How a service's turn ended.
@@ -112,15 +114,12 @@ pub fn ensure_volumes(store: &mut Store, project: &Project) -> Result<()> {
     Ok(())
 }
 
-/// The image ID a service runs, which must be in the store.
+/// The image ID a service runs, which must be in the store (built or pulled by now).
 pub fn service_image(store: &Store, project: &Project, name: &str, svc: &Service) -> Result<String> {
     let image = labels::image_name(&project.name, name, svc);
     match store.resolve_image(&image) {
         Ok(id) => Ok(id.to_string()),
-        Err(_) if svc.build.is_some() => {
-            bail!("service {name:?}: image {image:?} has not been built (berth cannot build images yet)")
-        }
-        Err(_) => bail!("service {name:?}: no such image: {image} (berth cannot pull images yet)"),
+        Err(_) => bail!("service {name:?}: no such image: {image}"),
     }
 }
 
@@ -442,6 +441,7 @@ fn converge_service(
 pub fn converge(ctx: &Context, project: &Project, opts: &Options) -> Result<BTreeSet<String>> {
     super::project::check_services(project, &opts.services)?;
     let selected = selection(project, &opts.services, opts.no_deps);
+    super::image::prepare(ctx, project, &selected, &opts.images)?;
     let mut store = ctx.store()?;
     let mut images = BTreeMap::new();
     for name in &selected {

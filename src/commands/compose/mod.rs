@@ -4,6 +4,7 @@
 mod config;
 mod converge;
 mod down;
+mod image;
 mod lifecycle;
 mod logs;
 mod progress;
@@ -100,6 +101,12 @@ pub enum ComposeCommand {
     Events(tools::EventsArgs),
     /// Show the Docker Compose version information
     Version(tools::VersionArgs),
+    /// Build or rebuild services
+    Build(image::BuildArgs),
+    /// Pull service images
+    Pull(image::PullArgs),
+    /// Push service images
+    Push(image::PushArgs),
 }
 
 /// Runs a compose subcommand; the result is the exit code. Compose errors are printed where
@@ -133,6 +140,9 @@ pub fn run(ctx: &Context, args: ComposeArgs) -> anyhow::Result<i32> {
         ComposeCommand::Scale(c) => tools::scale(ctx, &args, c),
         ComposeCommand::Events(c) => tools::events(ctx, &args, c),
         ComposeCommand::Version(c) => tools::version(c),
+        ComposeCommand::Build(c) => image::build_cmd(ctx, &args, c),
+        ComposeCommand::Pull(c) => image::pull_cmd(ctx, &args, c),
+        ComposeCommand::Push(c) => image::push_cmd(ctx, &args, c),
     });
     match result {
         Err(e) if e.downcast_ref::<project::Reported>().is_some() => Ok(1),

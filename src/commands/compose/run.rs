@@ -92,6 +92,8 @@ pub fn run(ctx: &Context, global: &ComposeArgs, args: &RunArgs) -> Result<i32> {
         ensure_volumes(&mut ctx.store()?, &project).map_err(fail)?;
     }
 
+    let only = std::iter::once(args.service.clone()).collect();
+    super::image::prepare(ctx, &project, &only, &Default::default()).map_err(fail)?;
     let mut store = ctx.store()?;
     let mut svc = project.services[&args.service].clone();
     if !args.command.is_empty() {

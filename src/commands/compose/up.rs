@@ -155,6 +155,7 @@ pub fn run(ctx: &Context, global: &ComposeArgs, args: &UpArgs) -> Result<i32> {
         remove_orphans: args.remove_orphans,
         scale: parse_scale(&args.scale)?,
         timeout: args.timeout,
+        images: super::image::Policy { build: args.build, no_build: args.no_build, pull: args.pull.clone() },
     };
     // Ctrl-C during `up` stops the project, so it is caught from the start.
     if !args.detach && !args.wait {

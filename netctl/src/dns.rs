@@ -273,6 +273,7 @@ mod tests {
             labels: BTreeMap::new(),
             bridge: "br-x".into(),
             endpoints,
+            default: false,
         }
     }
 

@@ -1026,6 +1026,31 @@ pub enum NetworkCommand {
     Rm(NetworkRmArgs),
     /// Remove all unused networks
     Prune(NetworkPruneArgs),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long)]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long)]
+    pub ip: Option<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short, long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Args, Debug)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use engine::container::model::{
-    DeviceMapping, EndpointConfig, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit,
+    DeviceMapping, EndpointConfig, ExtraNetwork, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit,
 };
 use engine::container::CreateOptions;
 
@@ -204,14 +204,30 @@ pub fn create_options(c: &Container) -> Result<CreateOptions, String> {
     let limits = svc.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.as_ref());
     // `service:NAME` is left for the caller, who knows that service's container.
     let network_mode = primary_network(p, svc);
-    let endpoint = match primary_network_key(svc) {
-        Some(key) => {
-            let attach = svc.networks.get(&key).cloned().flatten().unwrap_or_default();
-            let mut aliases = vec![c.service.to_string()];
-            aliases.extend(attach.aliases.iter().cloned());
-            EndpointConfig { aliases, ipv4_address: attach.ipv4_address.clone().unwrap_or_default() }
-        }
-        None => EndpointConfig::default(),
+    // The service name is an alias on every network, so every replica answers to it.
+    let endpoint_on = |key: &str| {
+        let attach = svc.networks.get(key).cloned().flatten().unwrap_or_default();
+        let mut aliases = vec![c.service.to_string()];
+        aliases.extend(attach.aliases.iter().cloned());
+        EndpointConfig { aliases, ipv4_address: attach.ipv4_address.clone().unwrap_or_default() }
+    };
+    let primary = primary_network_key(svc);
+    let endpoint = primary.as_deref().map(endpoint_on).unwrap_or_default();
+    // The other networks, by priority then name, after the primary one.
+    let mut others: Vec<(&String, i64)> = svc
+        .networks
+        .iter()
+        .filter(|(key, _)| Some(key.as_str()) != primary.as_deref())
+        .map(|(key, n)| (key, n.as_ref().and_then(|n| n.priority).unwrap_or(0)))
+        .collect();
+    others.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let extra_networks = if primary.is_some() {
+        others
+            .into_iter()
+            .map(|(key, _)| ExtraNetwork { name: labels::network_name(p, key), endpoint: endpoint_on(key) })
+            .collect()
+    } else {
+        Vec::new()
     };
     let host = HostConfig {
         network_mode,
@@ -275,6 +291,7 @@ pub fn create_options(c: &Container) -> Result<CreateOptions, String> {
         exposed_ports: exposed,
         host,
         endpoint,
+        extra_networks,
     })
 }
 

@@ -164,7 +164,8 @@ pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
             seen = mtime;
             reloaded = Instant::now();
             let current: Vec<Network> =
-                networks.list().unwrap_or_default().into_iter().filter(|n| !n.endpoints.is_empty()).collect();
+                // Not the default network: it has no DNS by name, as Docker's has none.
+                networks.list().unwrap_or_default().into_iter().filter(|n| !n.endpoints.is_empty() && !n.default).collect();
             listeners.retain(|gw, _| current.iter().any(|n| n.gateway.parse::<Ipv4Addr>().ok() == Some(*gw)));
             for network in current {
                 let Ok(gw) = network.gateway.parse::<Ipv4Addr>() else { continue };
@@ -217,7 +218,16 @@ pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
             let l = &listeners[&gw];
             while let Ok((n, client)) = l.socket.recv_from(&mut buf) {
                 let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
-                if let Some(reply) = answer(&l.network, &query).and_then(|r| r.to_vec().ok()) {
+                // A container on several networks finds names on all of them, whichever gateway
+                // it asks (as Docker's embedded DNS answers for every network of the container).
+                let reply = answer(&l.network, &query).or_else(|| {
+                    let id = l.network.endpoints.iter().find(|(_, e)| e.ip.parse().ok() == Some(client.ip()))?.0;
+                    listeners
+                        .values()
+                        .filter(|o| o.network.id != l.network.id && o.network.endpoints.contains_key(id))
+                        .find_map(|o| answer(&o.network, &query))
+                });
+                if let Some(reply) = reply.and_then(|r| r.to_vec().ok()) {
                     let _ = l.socket.send_to(&reply, client);
                 } else if l.network.internal || upstreams.is_empty() {
                     if let Some(reply) = error_reply(&query, ResponseCode::NXDomain) {

@@ -95,3 +95,38 @@ pub fn sandbox_down(container_id: &str) {
         ip_quiet(&["link", "del", &host_veth(container_id)]);
     }
 }
+
+/// The host end of the container's `eth<index>` (index 0: `vb<id12>`; then `v<index><id12>`).
+fn host_veth_of(container_id: &str, index: usize) -> String {
+    if index == 0 {
+        host_veth(container_id)
+    } else {
+        format!("v{index}{}", &container_id[..12])
+    }
+}
+
+/// Adds `eth<index>` (index >= 1) to a container's existing namespace, on `bridge`, at `ip`; no
+/// route (the first network has the default route). Removed again on failure.
+pub fn interface_up(container_id: &str, index: usize, bridge: &str, ip: Ipv4Addr, prefix: u8) -> Result<()> {
+    let ns = netns_name(container_id);
+    let veth = host_veth_of(container_id, index);
+    let result = ip_batch(
+        None,
+        &format!(
+            "link add {veth} type veth peer name eth{index} netns {ns}\nlink set {veth} master {bridge} up\nlink set {veth} type bridge_slave hairpin on\n"
+        ),
+    )
+    .and_then(|()| ip_batch(Some(&ns), &format!("addr add {ip}/{prefix} dev eth{index}\nlink set eth{index} up\n")));
+    if result.is_err() {
+        interface_down(container_id, index);
+    }
+    result
+}
+
+/// Removes `eth<index>` (its host end; the pair goes with it).
+pub fn interface_down(container_id: &str, index: usize) {
+    let veth = host_veth_of(container_id, index);
+    if std::path::Path::new("/sys/class/net").join(&veth).exists() {
+        ip_quiet(&["link", "del", &veth]);
+    }
+}

@@ -289,7 +289,10 @@ impl Networks {
     }
 
     /// Gives the container an address on the network (the one asked for, or the next free)
-    /// and plugs its namespace into the bridge; returns the network and the endpoint.
+    /// and plugs its namespace into the bridge as `eth<index>`; returns the network and the
+    /// endpoint. Index 0 makes the namespace (with the default route and the published ports);
+    /// a higher index adds an interface to it (a second network).
+    #[allow(clippy::too_many_arguments)]
     pub fn attach(
         &self,
         key: &str,
@@ -298,6 +301,7 @@ impl Networks {
         ip: Option<&str>,
         aliases: &[String],
         publish: &[Request],
+        index: usize,
     ) -> Result<(Network, Endpoint)> {
         let (network, endpoint) = {
             let _guard = self.lock()?;
@@ -324,13 +328,35 @@ impl Networks {
         let subnet = network.subnet()?;
         let gateway = (!network.internal).then(|| network.gateway.parse().expect("checked"));
         let ip = endpoint.ip.parse().expect("ours");
-        let up = link::sandbox_up(container_id, &network.bridge, ip, subnet.prefix, gateway)
-            .and_then(|()| nat::publish(container_id, &network, &endpoint.ip, &endpoint.ports));
+        let up = if index == 0 {
+            link::sandbox_up(container_id, &network.bridge, ip, subnet.prefix, gateway)
+                .and_then(|()| nat::publish(container_id, &network, &endpoint.ip, &endpoint.ports))
+        } else {
+            link::interface_up(container_id, index, &network.bridge, ip, subnet.prefix)
+        };
         if let Err(e) = up {
-            let _ = self.detach(container_id);
+            if index == 0 {
+                let _ = self.detach(container_id);
+            } else {
+                let _ = self.detach_from(&network.id, container_id, index);
+            }
             return Err(e);
         }
         Ok((network, endpoint))
+    }
+
+    /// Unplugs the container's `eth<index>` (index >= 1) from one network and frees its address.
+    pub fn detach_from(&self, key: &str, container_id: &str, index: usize) -> Result<()> {
+        link::interface_down(container_id, index);
+        let _guard = self.lock()?;
+        let mut network = find_in(&self.list()?, key)?;
+        if network.endpoints.remove(container_id).is_some() {
+            if network.default && network.endpoints.is_empty() {
+                Self::default_down(&network);
+            }
+            self.save(&network)?;
+        }
+        Ok(())
     }
 
     /// The container's address (the one asked for, or the next free) and host ports on

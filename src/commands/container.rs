@@ -105,8 +105,15 @@ impl Launcher for NetworkedLauncher {
                 Some(record.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty()),
                 &record.endpoint.aliases,
                 &publish_requests(record),
+                0,
             )
             .map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        for (i, extra) in record.extra_networks.iter().enumerate() {
+            if let Err(e) = connect_endpoint(&networks, record, extra, i + 1) {
+                let _ = networks.detach(&record.id);
+                return Err((EXIT_BERTH, e.to_string()));
+            }
+        }
         let gateway = joined.gateway.clone();
         // On a user network names resolve through berth's DNS server on the gateway; the
         // default network has no DNS by name (as Docker's), so its resolv.conf stays the host's.
@@ -132,6 +139,7 @@ impl Launcher for NetworkedLauncher {
                 super::network::start_dns(&self.root, &self.runroot, self.config.as_deref())
             });
         }
+        ensure_dns_on_extras(&self.root, &self.runroot, self.config.as_deref(), record);
         self.inner.join_network_namespace(Some(netctl::link::netns_path(&record.id)));
         let started = self.inner.start(record, rootfs, dir);
         if started.is_err() {
@@ -155,6 +163,34 @@ impl Launcher for NetworkedLauncher {
         process: &monitor::ExecProcess,
     ) -> std::result::Result<monitor::Started, (i32, String)> {
         self.inner.exec(record, process)
+    }
+}
+
+/// Plugs the container's `eth<index>` into one of its further networks.
+pub(crate) fn connect_endpoint(
+    networks: &netctl::Networks,
+    record: &Record,
+    extra: &engine::container::model::ExtraNetwork,
+    index: usize,
+) -> netctl::Result<(netctl::Network, netctl::Endpoint)> {
+    let ip = Some(extra.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty());
+    networks.attach(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, &[], index)
+}
+
+/// The DNS server listens on the gateways of the container's further networks too.
+pub(crate) fn ensure_dns_on_extras(
+    root: &std::path::Path,
+    runroot: &std::path::Path,
+    config: Option<&std::path::Path>,
+    record: &Record,
+) {
+    let Ok(networks) = netctl::Networks::open(root) else { return };
+    for extra in &record.extra_networks {
+        if let Some(n) = networks.find(&extra.name).ok().filter(|n| !n.default) {
+            netctl::dns::ensure_listening(runroot, &n.gateway, &record.id, || {
+                super::network::start_dns(root, runroot, config)
+            });
+        }
     }
 }
 
@@ -918,8 +954,31 @@ fn network_settings(store: &Store, record: &Record) -> Value {
             list.push(json!({"HostIp": host_ip_of(&m), "HostPort": m.host_port.to_string()}));
         }
     }
+    let mut networks = serde_json::Map::new();
+    networks.insert(
+        mode,
+        json!({"Aliases": record.endpoint.aliases, "NetworkID": id, "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gateway}),
+    );
+    // Further networks: their addresses while the container runs (only those are read).
+    let all = if record.extra_networks.is_empty() { None } else { netctl::Networks::open(store.root()).ok() };
+    for extra in &record.extra_networks {
+        let found = all.as_ref().and_then(|n| n.find(&extra.name).ok());
+        let (nid, eip, gw, pfx) = match &found {
+            Some(n) => (
+                n.id.clone(),
+                n.endpoints.get(&record.id).map(|e| e.ip.clone()).unwrap_or_default(),
+                n.gateway.clone(),
+                n.subnet.split('/').nth(1).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0),
+            ),
+            None => Default::default(),
+        };
+        networks.insert(
+            extra.name.clone(),
+            json!({"Aliases": extra.endpoint.aliases, "NetworkID": nid, "IPAddress": eip, "IPPrefixLen": pfx, "Gateway": gw}),
+        );
+    }
     json!({
-        "Networks": {mode: {"Aliases": record.endpoint.aliases, "NetworkID": id, "IPAddress": ip, "IPPrefixLen": prefix, "Gateway": gateway}},
+        "Networks": networks,
         "IPAddress": ip,
         "IPPrefixLen": prefix,
         "Gateway": gateway,

@@ -361,6 +361,7 @@ pub fn create_options(args: &RunArgs) -> Result<CreateOptions> {
             .chain(port_bindings.keys().cloned())
             .collect(),
         host,
+        extra_networks: Vec::new(),
     })
 }
 

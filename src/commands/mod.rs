@@ -97,6 +97,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Network(NetworkCommand::Inspect(a)) => network::inspect(&ctx, a),
         Command::Network(NetworkCommand::Rm(a)) => network::rm(&ctx, a),
         Command::Network(NetworkCommand::Prune(a)) => network::prune(&ctx, a),
+        Command::Network(NetworkCommand::Connect(a)) => network::connect(&ctx, a),
+        Command::Network(NetworkCommand::Disconnect(a)) => network::disconnect(&ctx, a),
         Command::Volume(VolumeCommand::Create(a)) => volume::create(&ctx, a),
         Command::Volume(VolumeCommand::Ls(a)) => volume::ls(&ctx, a),
         Command::Volume(VolumeCommand::Inspect(a)) => volume::inspect(&ctx, a),

@@ -1,4 +1,4 @@
-//! network create, ls, inspect, rm, prune: bridge networks through netctl.
+//! network create, ls, inspect, rm, prune, connect, disconnect: bridge networks through netctl.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,10 @@ use netctl::{Network, Networks};
 use serde_json::{json, Value};
 
 use super::Context;
-use crate::cli::{NetworkCreateArgs, NetworkInspectArgs, NetworkLsArgs, NetworkPruneArgs, NetworkRmArgs};
+use crate::cli::{
+    NetworkConnectArgs, NetworkCreateArgs, NetworkDisconnectArgs, NetworkInspectArgs, NetworkLsArgs, NetworkPruneArgs,
+    NetworkRmArgs,
+};
 use crate::format::{self, Format};
 use crate::printer;
 
@@ -192,4 +195,77 @@ pub fn start_dns(root: &std::path::Path, runroot: &std::path::Path, config: Opti
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status();
+}
+
+/// The index of the interface (`eth<index>`) that plugs a running container into `network`:
+/// the one whose host end is a port of the network's bridge.
+fn interface_on(container_id: &str, network: &Network) -> Option<usize> {
+    (1..32).find(|i| {
+        let master = std::path::PathBuf::from(format!("/sys/class/net/v{i}{}/master", &container_id[..12]));
+        std::fs::read_link(master).is_ok_and(|m| m.file_name().is_some_and(|n| n == network.bridge.as_str()))
+    })
+}
+
+/// The first free interface index of a running container (its veths' host ends tell).
+fn free_interface(container_id: &str) -> usize {
+    (1..).find(|i| !std::path::Path::new(&format!("/sys/class/net/v{i}{}", &container_id[..12])).exists()).unwrap_or(1)
+}
+
+pub fn connect(ctx: &Context, args: NetworkConnectArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    let mut record = store.container(&id)?;
+    let nets = networks(ctx)?;
+    let network = nets.find(&args.network)?;
+    let mode = record.host_config.network_mode.as_str();
+    if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        bail!("container cannot be connected to a network when its network mode is {mode}");
+    }
+    let primary = nets.find(if mode == "default" { "bridge" } else { mode }).ok();
+    if primary.is_some_and(|p| p.id == network.id)
+        || record.extra_networks.iter().any(|e| nets.find(&e.name).is_ok_and(|n| n.id == network.id))
+    {
+        bail!("endpoint with name {} already exists in network {}", record.name, network.name);
+    }
+    if network.default && (args.ip.is_some() || !args.alias.is_empty()) {
+        bail!("network-scoped alias and IP address are supported only for containers in user defined networks");
+    }
+    let extra = engine::container::model::ExtraNetwork {
+        name: network.name.clone(),
+        endpoint: engine::container::model::EndpointConfig {
+            aliases: args.alias.clone(),
+            ipv4_address: args.ip.clone().unwrap_or_default(),
+        },
+    };
+    if store.observed_state(&id)?.status.is_running() {
+        super::container::connect_endpoint(&nets, &record, &extra, free_interface(&id))?;
+    }
+    record.extra_networks.push(extra);
+    store.update_container(&record)?;
+    if store.observed_state(&id)?.status.is_running() {
+        super::container::ensure_dns_on_extras(&ctx.root, &ctx.runroot, ctx.config_path.as_deref(), &record);
+    }
+    Ok(0)
+}
+
+pub fn disconnect(ctx: &Context, args: NetworkDisconnectArgs) -> Result<i32> {
+    let store = ctx.store()?;
+    let id = store.resolve_container(&args.container)?;
+    let mut record = store.container(&id)?;
+    let nets = networks(ctx)?;
+    let network = nets.find(&args.network)?;
+    let Some(pos) = record.extra_networks.iter().position(|e| nets.find(&e.name).is_ok_and(|n| n.id == network.id))
+    else {
+        let mode = record.host_config.network_mode.as_str();
+        if nets.find(if mode == "default" { "bridge" } else { mode }).is_ok_and(|p| p.id == network.id) {
+            bail!("berth cannot disconnect a container from the network it was created on ({})", network.name);
+        }
+        bail!("container {} is not connected to network {}", record.id, network.name);
+    };
+    if let Some(index) = interface_on(&id, &network) {
+        nets.detach_from(&network.id, &id, index)?;
+    }
+    record.extra_networks.remove(pos);
+    store.update_container(&record)?;
+    Ok(0)
 }

@@ -37,6 +37,7 @@ pub struct CreateOptions {
     pub exposed_ports: Vec<String>,
     pub host: HostConfig,
     pub endpoint: super::model::EndpointConfig,
+    pub extra_networks: Vec<super::model::ExtraNetwork>,
 }
 
 fn env_key(entry: &str) -> &str {
@@ -158,6 +159,7 @@ impl Store {
             config,
             host_config: host,
             endpoint: options.endpoint.clone(),
+            extra_networks: options.extra_networks.clone(),
         };
         let volumes: Vec<String> =
             record.host_config.mounts.iter().filter(|m| m.kind == "volume").map(|m| m.source.clone()).collect();

@@ -159,6 +159,18 @@ pub struct Record {
     /// `--network-alias` and `--ip` on the container's network (Docker's EndpointSettings).
     #[serde(default)]
     pub endpoint: EndpointConfig,
+    /// Networks beyond the first (`network connect`, a compose service on several networks),
+    /// in the order they were joined: `eth1`, `eth2`, ...
+    #[serde(default)]
+    pub extra_networks: Vec<ExtraNetwork>,
+}
+
+/// A further network of a container, with its endpoint settings there.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExtraNetwork {
+    pub name: String,
+    pub endpoint: EndpointConfig,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

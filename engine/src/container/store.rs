@@ -121,6 +121,11 @@ impl Store {
         write_json(&self.container_dir(id).join("config.json"), &record)
     }
 
+    /// Rewrites a container's configuration (what `network connect` and `update` change).
+    pub fn update_container(&self, record: &Record) -> Result<()> {
+        write_json(&self.container_dir(&record.id).join("config.json"), record)
+    }
+
     /// Deletes the row, then the files (a kill in between leaves files `system check` reclaims).
     pub fn delete_container(&mut self, id: &str) -> Result<()> {
         self.db.transaction(|tx| {

@@ -121,11 +121,19 @@ fn make_sandbox(container_id: &str, bridge: &str, ip: Ipv4Addr, prefix: u8, gate
 /// Removes the container's namespace and veth pair, whatever is left of them.
 pub fn sandbox_down(container_id: &str) {
     // The pair goes first, at once (deleting one end deletes the other); a namespace's own
-    // devices go only when the kernel gets round to freeing it.
-    if let Ok(mut netlink) = Netlink::open() {
-        let _ = netlink.delete_link(&host_veth(container_id));
+    // devices go only when the kernel gets round to freeing it. Nothing is asked of the kernel
+    // for what is not there (the usual case before a start): a request would wait for the
+    // RTNL lock, which other namespaces' teardown may hold.
+    let veth = host_veth(container_id);
+    if Path::new("/sys/class/net").join(&veth).exists() {
+        if let Ok(mut netlink) = Netlink::open() {
+            let _ = netlink.delete_link(&veth);
+        }
     }
-    delete_netns(&netns_path(container_id));
+    let path = netns_path(container_id);
+    if path.exists() {
+        delete_netns(&path);
+    }
 }
 
 /// Writes "1" to a sysfs or procfs knob.

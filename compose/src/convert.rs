@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use engine::container::model::{
-    DeviceMapping, EndpointConfig, ExtraNetwork, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy, Ulimit,
+    DeviceMapping, EndpointConfig, ExtraNetwork, HealthConfig, HostConfig, MountSpec, PortBinding, RestartPolicy,
+    Ulimit,
 };
 use engine::container::CreateOptions;
 

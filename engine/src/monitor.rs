@@ -186,6 +186,12 @@ fn monitor(
         if first {
             state.exit_code = 0;
         }
+        // A checked container is "starting" in the same write that makes it running: a waiter
+        // on service_healthy may read the state as soon as the start is reported.
+        let checker = Checker::new(record.config.healthcheck.as_ref());
+        if checker.is_some() {
+            state.health = Some(health::starting());
+        }
         store.write_state(id, &state)?;
         if first {
             reporter.say(&format!("started {pid}"));
@@ -197,10 +203,8 @@ fn monitor(
         }
         first = false;
 
-        let mut health = match Checker::new(record.config.healthcheck.as_ref()) {
+        let mut health = match checker {
             Some(checker) => {
-                state.health = Some(health::starting());
-                store.write_state(id, &state)?;
                 let identity = crate::container::user::resolve_user(&rootfs, &record.config.user).unwrap_or_default();
                 let exec = ExecProcess {
                     args: checker.argv.clone(),

@@ -1,4 +1,4 @@
-//! Running the host tools netctl drives (`ip`, `nft`): input on stdin, and a failure carried
+//! Running the host tool netctl drives (`nft`): input on stdin, and a failure carried
 //! as an error naming the command and what it printed.
 
 use std::io::Write;

@@ -2,9 +2,8 @@
 //! veth pair per container, and outbound NAT in berth's own nftables table (`inet berth`).
 //! Knows nothing of containers beyond their IDs, nor of compose.
 //!
-//! Links and addresses are made with iproute2's `ip` (netlink underneath) and rules with `nft`,
-//! batched so a container's whole network costs three commands. DESIGN.md names rtnetlink for
-//! the links: the seam is `link.rs` alone.
+//! Links, addresses and namespaces are made over rtnetlink directly (`link.rs`, no command
+//! run); rules with `nft`, each change one batch (`nft -f -`).
 
 mod command;
 pub mod dns;
@@ -29,6 +28,10 @@ pub enum Error {
     Io { path: std::path::PathBuf, source: std::io::Error },
     #[error("{command}: {message}")]
     Command { command: String, message: String },
+    /// A netlink request (or the namespace work around it) the kernel refused: the operation,
+    /// in `ip`'s words, and the kernel's message.
+    #[error("{op}: {message}")]
+    Netlink { op: String, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -380,6 +380,7 @@ services:
     networks:
       back:
         ipv4_address: 10.231.7.50
+      front: {{}}
 networks:
   front: {{}}
   back:
@@ -408,6 +409,9 @@ networks:
         .stdout,
         "test\n10.231.7.50\n10.1.2.3\tdb.example\n"
     );
+    // api is on both networks: web (front only) reaches it by name there.
+    let ping = env.compose_ok(&dir, &["exec", "-T", "web", "ping", "-c", "1", "-W", "2", "api"]).stdout;
+    assert!(ping.contains("1 packets received"), "{ping}");
     let first = ids(&env, &dir);
     env.compose_ok(&dir, &["up", "-d"]);
     assert_eq!(ids(&env, &dir), first);

@@ -410,3 +410,42 @@ fn link_gives_the_other_container_an_alias() {
     assert!(err.contains("could not get container for nosuch"), "{err}");
     env.ok(&["rm", "-f", "db"]);
 }
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let env = env_with_busybox();
+    let (a, b) = (format!("conna{}", std::process::id()), format!("connb{}", std::process::id()));
+    env.ok(&["network", "create", "--subnet", "10.233.1.0/24", &a]);
+    env.ok(&["network", "create", "--subnet", "10.233.2.0/24", &b]);
+    env.ok(&["run", "-d", "--init", "--name", "web", "--network", &a, "bb", "httpd", "-f", "-p", "80", "-h", "/"]);
+    env.ok(&["run", "-d", "--init", "--name", "client", "--network", &b, "bb", "sleep", "60"]);
+    assert_ne!(
+        env.run(&["exec", "client", "ping", "-c", "1", "-W", "1", "web"]).code,
+        0,
+        "web resolved across networks"
+    );
+    env.ok(&["network", "connect", "--alias", "site", &b, "web"]);
+    let ips = env.ok(&["exec", "web", "ip", "-o", "-4", "addr", "show"]).stdout;
+    assert!(
+        ips.contains("eth0") && ips.contains("10.233.1.") && ips.contains("eth1") && ips.contains("10.233.2."),
+        "{ips}"
+    );
+    for name in ["web", "site"] {
+        let ping = env.run(&["exec", "client", "ping", "-c", "1", "-W", "2", name]);
+        assert_eq!(ping.code, 0, "{name}: {}{}", ping.stdout, ping.stderr);
+        assert!(ping.stdout.contains("10.233.2."), "{}", ping.stdout);
+    }
+    let nets = env.ok(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", "web"]).stdout;
+    assert!(nets.contains(&a) && nets.contains(&b), "{nets}");
+    let again = env.fails(&["network", "connect", &b, "web"], 125);
+    assert!(again.contains("already exists in network"), "{again}");
+    env.ok(&["network", "disconnect", &b, "web"]);
+    assert!(!env.ok(&["exec", "web", "ip", "-o", "link", "show"]).stdout.contains("eth1"));
+    assert_ne!(env.run(&["exec", "client", "ping", "-c", "1", "-W", "1", "site"]).code, 0);
+    // Joined again, it keeps the network across a restart (eth1 comes back).
+    env.ok(&["network", "connect", &b, "web"]);
+    env.ok(&["restart", "-t", "1", "web"]);
+    assert!(env.ok(&["exec", "web", "ip", "-o", "link", "show"]).stdout.contains("eth1"));
+    env.ok(&["rm", "-f", "web", "client"]);
+    env.ok(&["network", "rm", &a, &b]);
+}

@@ -37,6 +37,12 @@ fn listening_path(runroot: &Path) -> std::path::PathBuf {
     runroot.join("dns.listening")
 }
 
+/// A datagram here wakes the server to reload at once (a container just joined a network),
+/// instead of at its next tick.
+fn wake_path(runroot: &Path) -> std::path::PathBuf {
+    runroot.join("dns.wake")
+}
+
 fn try_lock(runroot: &Path) -> Option<File> {
     std::fs::create_dir_all(runroot).ok()?;
     let file = File::options().create(true).truncate(false).write(true).open(lock_path(runroot)).ok()?;
@@ -55,6 +61,8 @@ pub fn is_running(runroot: &Path) -> bool {
 pub fn ensure_listening(runroot: &Path, gateway: &str, container_id: &str, start: impl Fn()) {
     let line = format!("{gateway} {container_id}");
     let deadline = Instant::now() + Duration::from_secs(2);
+    let waker = std::os::unix::net::UnixDatagram::unbound().ok();
+    let mut woken: Option<Instant> = None;
     while Instant::now() < deadline {
         if !is_running(runroot) {
             start();
@@ -63,7 +71,13 @@ pub fn ensure_listening(runroot: &Path, gateway: &str, container_id: &str, start
         if listening.lines().any(|l| l == line) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        if woken.is_none_or(|t| t.elapsed() >= Duration::from_millis(20)) {
+            if let Some(w) = &waker {
+                let _ = w.send_to(b"reload", wake_path(runroot));
+            }
+            woken = Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -155,12 +169,19 @@ pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
     let mut idle_since: Option<Instant> = None;
     let mut reloaded = Instant::now();
     let mut buf = vec![0u8; 4096];
+    let _ = std::fs::remove_file(wake_path(runroot));
+    let wake = std::os::unix::net::UnixDatagram::bind(wake_path(runroot)).ok();
+    if let Some(w) = &wake {
+        let _ = w.set_nonblocking(true);
+    }
+    let mut woken = false;
     loop {
         // Reload when a network file changed (every change renames into the directory), and
         // every 250 ms all the same: directory times are coarse, two changes in one tick look
         // like one.
         let mtime = std::fs::metadata(networks.dir()).and_then(|m| m.modified()).ok();
-        if mtime != seen || seen.is_none() || reloaded.elapsed() >= Duration::from_millis(250) {
+        if woken || mtime != seen || seen.is_none() || reloaded.elapsed() >= Duration::from_millis(250) {
+            woken = false;
             seen = mtime;
             reloaded = Instant::now();
             let current: Vec<Network> =
@@ -192,6 +213,7 @@ pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
             let since = *idle_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= IDLE_EXIT {
                 let _ = std::fs::remove_file(listening_path(runroot));
+                let _ = std::fs::remove_file(wake_path(runroot));
                 return 0;
             }
         } else {
@@ -200,6 +222,9 @@ pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
         forwarded.retain(|f| Instant::now() < f.deadline);
 
         let mut fds: Vec<PollFd> = Vec::new();
+        if let Some(w) = &wake {
+            fds.push(PollFd::new(w, PollFlags::IN));
+        }
         for l in listeners.values() {
             fds.push(PollFd::new(&l.socket, PollFlags::IN));
         }
@@ -208,8 +233,14 @@ pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
         }
         let timeout = Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
         let _ = poll(&mut fds, Some(&timeout));
-        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        let mut ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
         drop(fds);
+        if let Some(w) = &wake {
+            if ready.remove(0) {
+                while w.recv(&mut buf).is_ok() {}
+                woken = true;
+            }
+        }
         let (from_clients, from_upstream) = ready.split_at(listeners.len());
 
         let ready_gateways: Vec<Ipv4Addr> =

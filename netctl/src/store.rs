@@ -412,7 +412,12 @@ impl Networks {
 
     /// Unplugs the container from every network and frees its addresses (idempotent).
     pub fn detach(&self, container_id: &str) -> Result<()> {
-        let _ = nat::unpublish(container_id);
+        // Rules exist only for an endpoint recorded with ports (attach records it first), so
+        // nft is asked only then: listing the table costs a process and ~20 ms.
+        let published = self.list()?.iter().any(|n| n.endpoints.get(container_id).is_some_and(|e| !e.ports.is_empty()));
+        if published {
+            let _ = nat::unpublish(container_id);
+        }
         link::sandbox_down(container_id);
         let _guard = self.lock()?;
         for mut network in self.list()? {

@@ -472,6 +472,7 @@ mod tests {
             config: Config::default(),
             host_config: host,
             endpoint: Default::default(),
+            extra_networks: Vec::new(),
         }
     }
 

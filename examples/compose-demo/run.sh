@@ -11,6 +11,7 @@ export BERTH_ROOT="$work/state" BERTH_RUNROOT="$work/run"
 export WEB_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cleanup() {
   (cd "$here" && "$berth" compose down -v -t 1 >/dev/null 2>&1) || true
+  "$berth" network prune -f >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -10,6 +10,7 @@ net="demo$$"
 cleanup() {
   "$berth" rm -f web backend >/dev/null 2>&1 || true
   "$berth" network rm "$net" >/dev/null 2>&1 || true
+  "$berth" network prune -f >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT

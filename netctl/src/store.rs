@@ -262,7 +262,19 @@ impl Networks {
         Ok(())
     }
 
-    /// Takes the default network's bridge and rules down after its last container.
+    /// Takes the default network's bridge and rules down when it has no container (`network
+    /// prune`); returns whether it was up.
+    pub fn default_down_if_unused(&self) -> Result<bool> {
+        let _guard = self.lock()?;
+        let Some(network) = self.list()?.into_iter().find(|n| n.default) else { return Ok(false) };
+        let up = Path::new("/sys/class/net").join(&network.bridge).exists();
+        if up && network.endpoints.is_empty() {
+            Self::default_down(&network);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     fn default_down(network: &Network) {
         let _ = nat::remove(&network.id, &network.bridge);
         let _ = link::bridge_down(&network.bridge);
@@ -307,7 +319,10 @@ impl Networks {
             let _guard = self.lock()?;
             let all = self.list()?;
             let mut network = find_in(&all, key)?;
-            let brought_up = network.default && network.endpoints.is_empty();
+            // The default network's bridge comes up with its first container and then stays, as
+            // docker0 does (bringing it up costs more than a container start); `network prune`
+            // takes it down while it is unused.
+            let brought_up = network.default && !Path::new("/sys/class/net").join(&network.bridge).exists();
             if brought_up {
                 self.default_up(&mut network, &all)?;
             }
@@ -351,9 +366,6 @@ impl Networks {
         let _guard = self.lock()?;
         let mut network = find_in(&self.list()?, key)?;
         if network.endpoints.remove(container_id).is_some() {
-            if network.default && network.endpoints.is_empty() {
-                Self::default_down(&network);
-            }
             self.save(&network)?;
         }
         Ok(())
@@ -422,9 +434,6 @@ impl Networks {
         let _guard = self.lock()?;
         for mut network in self.list()? {
             if network.endpoints.remove(container_id).is_some() {
-                if network.default && network.endpoints.is_empty() {
-                    Self::default_down(&network);
-                }
                 self.save(&network)?;
             }
         }

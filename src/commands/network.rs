@@ -145,6 +145,8 @@ pub fn rm(ctx: &Context, args: NetworkRmArgs) -> Result<i32> {
 
 pub fn prune(ctx: &Context, _args: NetworkPruneArgs) -> Result<i32> {
     let store = networks(ctx)?;
+    // The default network stays, but its bridge and rules go while no container uses them.
+    store.default_down_if_unused()?;
     let mut removed = Vec::new();
     for n in store.list()? {
         if n.endpoints.is_empty() && store.remove(&n.id).is_ok() {

@@ -360,7 +360,7 @@ fn network_none_has_only_a_loopback_that_is_up() {
 }
 
 #[test]
-fn the_default_bridge_network_comes_and_goes_with_its_containers() {
+fn the_default_bridge_network_comes_with_its_first_container_and_goes_with_prune() {
     let env = env_with_busybox();
     let port = free_port();
     std::fs::create_dir(env.path("www")).unwrap();
@@ -382,8 +382,11 @@ fn the_default_bridge_network_comes_and_goes_with_its_containers() {
     assert!(!resolv.contains(&format!("nameserver {}", ip.rsplit_once('.').unwrap().0)), "{resolv}");
     let err = env.fails(&["network", "rm", "bridge"], 1);
     assert!(err.contains("bridge is a pre-defined network and cannot be removed"), "{err}");
-    // The bridge and its rules go with the last container.
+    // The bridge stays after the last container (as docker0 does); `network prune` takes it
+    // and its rules down while unused, and the network itself stays.
     env.ok(&["rm", "-f", &web]);
+    assert!(sh("ip -o link show").contains(&bridge));
+    env.ok(&["network", "prune", "-f"]);
     assert_eq!(leftovers(&network, &[&web]), Vec::<String>::new());
     assert_eq!(env.ok(&["network", "ls", "--format", "{{.Name}}"]).stdout, "bridge\n");
 }

@@ -103,6 +103,8 @@ skopeo copy -q --dest-tls-verify=false --dest-compress --dest-compress-format gz
 hyperfine --warmup 1 --runs 10 --export-markdown "$work/pull.md" \
   --prepare "$berth rmi -f $id >/dev/null 2>&1; sync; true" -n "berth pull" "$berth pull -q $reg/bench/gz:1" \
   --prepare "docker rmi -f $id >/dev/null 2>&1; sync; true" -n "docker pull" "docker pull -q $reg/bench/gz:1" \
-  --prepare "$podman rmi -f $id >/dev/null 2>&1; sync; true" -n "podman pull" "$podman pull -q --tls-verify=false $reg/bench/gz:1"
+  --prepare "$podman rmi -f $id >/dev/null 2>&1; sync; true" -n "podman pull" "$podman pull -q --tls-verify=false $reg/bench/gz:1" \
+  --prepare "rm -rf $work/skopeo-out; sync" -n "skopeo copy to an OCI layout (no unpack)" \
+  "skopeo copy -q --src-tls-verify=false docker://$reg/bench/gz:1 oci:$work/skopeo-out:1"
 
 cat "$work/push.md" "$work/pull.md"

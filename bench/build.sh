@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `build` of a small Dockerfile (FROM, WORKDIR, ENV, COPY of a 50-file context, two RUNs,
-# CMD) with berth, docker (the classic builder: Debian's dockerd 20.10 has no BuildKit
+# `build` of a ten-step Dockerfile (FROM, WORKDIR, ENV, COPY of a 50-file context, two RUNs,
+# LABEL, EXPOSE, USER, CMD) with berth, docker (the classic builder: Debian's dockerd 20.10 has no BuildKit
 # frontend here) and podman (buildah), in one run: a cold build (--no-cache) and a fully
 # cached rebuild.
 # Usage: bench/build.sh   (as root; BERTH_BIN=path uses that berth binary instead of a
@@ -19,6 +19,9 @@ ENV MODE=bench
 COPY src/ ./src/
 RUN ls src | wc -l > /count
 RUN echo "$MODE" > /mode
+LABEL org.example.bench=build
+EXPOSE 8080
+USER nobody
 CMD ["cat", "/count", "/mode"]
 DOCKERFILE
 # docker's CLI here defaults to BuildKit, which this daemon lacks: ask for the classic builder.

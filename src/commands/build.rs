@@ -84,6 +84,30 @@ fn key_value(s: &str, what: &str) -> Result<(String, String)> {
     }
 }
 
+/// The images `FROM` lines name, without earlier stages (`AS name`), `scratch` and names made
+/// of build args.
+fn base_images(dockerfile: &str) -> Vec<String> {
+    let mut stages: Vec<String> = Vec::new();
+    let mut images = Vec::new();
+    for line in dockerfile.lines() {
+        let mut words = line.split_whitespace();
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+            continue;
+        }
+        let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
+        let Some(image) = rest.first() else { continue };
+        if *image != "scratch" && !image.contains('$') && !stages.iter().any(|s| s.eq_ignore_ascii_case(image)) {
+            images.push(image.to_string());
+        }
+        if let [_, kw, name] = rest.as_slice() {
+            if kw.eq_ignore_ascii_case("AS") {
+                stages.push(name.to_string());
+            }
+        }
+    }
+    images
+}
+
 /// Whether bytes are a tar archive (possibly compressed), else a Dockerfile.
 fn looks_like_tar(bytes: &[u8]) -> bool {
     let Ok((kind, mut r)) = engine::layer::decompress(io::BufReader::new(bytes)) else { return false };
@@ -153,6 +177,21 @@ pub fn build(ctx: &Context, args: BuildArgs) -> Result<i32> {
         if let Some(f) = &args.file {
             // A relative -f that is not found from here is looked for in the context, as Docker does.
             dockerfile_text = std::fs::read_to_string(context.join(f)).ok();
+        }
+    }
+    // Base images come from a registry when missing, or always with --pull (the classic
+    // builder's behaviour). Stage names, `scratch` and ARG-made names are left to the builder.
+    let text = dockerfile_text.clone().or_else(|| std::fs::read_to_string(context.join("Dockerfile")).ok());
+    for image in base_images(text.as_deref().unwrap_or_default()) {
+        let policy = if args.pull { "always" } else { "missing" };
+        drop(store);
+        let pulled = super::registry::ensure_image(ctx, &image, policy, args.platform.as_deref(), args.quiet);
+        store = ctx.store()?;
+        if let Err(e) = pulled {
+            // A name the store cannot resolve and no registry has: the builder says so by line.
+            if args.pull {
+                return Err(e);
+            }
         }
     }
     let options = BuildOptions {

@@ -932,3 +932,36 @@ fn registry_credentials_stay_with_their_host() {
     assert!(!other_seen.is_empty(), "the redirect was not followed");
     assert!(other_seen.iter().all(|h| !h.contains("authorization")), "{other_seen:#?}");
 }
+
+#[test]
+fn registry_build_and_compose_pull_missing_base_images() {
+    let reg = Registry::start();
+    let a = Env::new();
+    let name = format!("{}/base:1", reg.addr);
+    a.busybox(&name);
+    ok(&a, &["push", &name]);
+    // `build` pulls a FROM image it does not have.
+    let b = Env::new();
+    let dir = b.path("ctx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), format!("FROM {name}\nRUN echo built > /f\nCMD [\"cat\", \"/f\"]\n"))
+        .unwrap();
+    ok(&b, &["build", "-q", "-t", "child:1", dir.to_str().unwrap()]);
+    assert_eq!(ok(&b, &["run", "--rm", "child:1"]).stdout, "built\n");
+    // `compose up` pulls a service's missing image; `compose pull` fetches it again.
+    let c = Env::new();
+    let proj = c.path("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("compose.yaml"),
+        format!("services:\n  app:\n    image: {name}\n    command: [\"echo\", \"pulled\"]\n"),
+    )
+    .unwrap();
+    let up = c.compose(&proj, &["up"]);
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    assert!(up.stdout.contains("app-1  | pulled"), "{}", up.stdout);
+    let pull = c.compose(&proj, &["pull"]);
+    assert_eq!(pull.code, 0, "{}", pull.stderr);
+    assert!(pull.stderr.contains(&format!(" Image {name}  Pulled")), "{}", pull.stderr);
+    c.compose(&proj, &["down"]);
+}

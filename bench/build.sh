@@ -43,3 +43,4 @@ cat "$work/build-cold.md" "$work/build-cached.md"
 docker rmi bench-build >/dev/null
 docker image prune -f --filter label=berth-bench=build >/dev/null
 $podman image prune -f >/dev/null
+"$berth" network prune -f >/dev/null

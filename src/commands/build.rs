@@ -141,8 +141,8 @@ pub fn build(ctx: &Context, args: BuildArgs) -> Result<i32> {
         let (k, v) = key_value(l, "label")?;
         labels.insert(k, v);
     }
-    if args.network.as_deref().is_some_and(|n| !matches!(n, "none" | "host" | "default")) {
-        bail!("--network {}: build supports none, host and default", args.network.as_deref().unwrap_or(""));
+    if args.network.as_deref().is_some_and(|n| !matches!(n, "none" | "host" | "default" | "bridge")) {
+        bail!("--network {}: build supports bridge (default), none and host", args.network.as_deref().unwrap_or(""));
     }
     let mut store = ctx.store()?;
     let mut dockerfile_text = match &args.file {

@@ -97,6 +97,10 @@ impl Launcher for NetworkedLauncher {
         }
         let Some(network) = bridge_network(record) else { return self.inner.start(record, rootfs, dir) };
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        if network == netctl::store::DEFAULT_NETWORK {
+            // Made on first use (containers made by `build` or compose never went through `run`).
+            networks.ensure_default().map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        }
         let (joined, endpoint) = networks
             .attach(
                 network,

@@ -574,7 +574,7 @@ fn build_run_cache_mount_persists_outside_the_image() {
 }
 
 #[test]
-fn build_run_network_none_by_default_or_host() {
+fn build_run_network_bridge_by_default_none_or_host() {
     let env = Env::new();
     env.busybox("busybox");
     let dir = context(
@@ -582,14 +582,16 @@ fn build_run_network_none_by_default_or_host() {
         "ctx",
         &[("Dockerfile", "FROM busybox\nRUN ip -o link | wc -l > /links\nCMD [\"cat\", \"/links\"]\n")],
     );
-    build_ok(&env, &dir, &["-t", "net:none"]);
+    build_ok(&env, &dir, &["-t", "net:bridge"]);
+    assert_eq!(env.ok(&["run", "--rm", "net:bridge"]).stdout, "2\n", "lo and eth0 on the default bridge");
+    build_ok(&env, &dir, &["-t", "net:none", "--network", "none"]);
     assert_eq!(env.ok(&["run", "--rm", "net:none"]).stdout, "1\n", "only lo without a network");
     build_ok(&env, &dir, &["-t", "net:host", "--network", "host"]);
     // The host's links (lo and at least one more; other tests add and remove veths meanwhile).
     let links: u32 = env.ok(&["run", "--rm", "net:host"]).stdout.trim().parse().unwrap();
     assert!(links > 1, "{links}");
     let bad = env.fails(&["build", "--network", "bridge0", dir.to_str().unwrap()], 125);
-    assert!(bad.contains("--network bridge0: build supports none, host and default"), "{bad}");
+    assert!(bad.contains("--network bridge0: build supports bridge (default), none and host"), "{bad}");
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub struct BuildOptions {
     /// `--label`: set on the final image.
     pub labels: BTreeMap<String, String>,
     pub no_cache: bool,
-    /// `--network` for RUN steps: "none" (the default here), "host", or a network name.
+    /// `--network` for RUN steps: "bridge" (the default), "none" or "host".
     pub network: Option<String>,
     pub platform: Option<String>,
 }

@@ -188,7 +188,8 @@ pub fn build(
         globals: BTreeMap::new(),
         names: Vec::new(),
         results: Vec::new(),
-        network: options.network.clone().filter(|n| !n.is_empty() && n != "default").unwrap_or_else(|| "none".into()),
+        // RUN steps join the default bridge unless `--network` says otherwise, as Docker's do.
+        network: options.network.clone().filter(|n| !n.is_empty() && n != "default").unwrap_or_else(|| "bridge".into()),
         step: 0,
         total: 0,
     };

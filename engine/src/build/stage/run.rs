@@ -56,7 +56,7 @@ impl Builder<'_> {
         };
         let network = match ins.flag("network") {
             Some("default") | None => self.network.clone(),
-            Some(n @ ("none" | "host")) => n.to_string(),
+            Some(n @ ("none" | "host" | "bridge")) => n.to_string(),
             Some(other) => {
                 return Err(BuildError::Invalid(format!(
                     "RUN --network={other} is not supported (none, host, default)"

@@ -417,17 +417,30 @@ fn stream_attached(
     report: Option<io::BufReader<std::fs::File>>,
 ) -> Result<(i32, bool)> {
     let _raw = (tty && stdin).then(tty::RawMode::enable);
+    // Two threads may write frames (stdin, resizes): one at a time, so frames never interleave.
+    let writing = std::sync::Arc::new(std::sync::Mutex::new(()));
     if tty {
-        if let Some((rows, cols)) = tty::window_size() {
+        let resize = |stream: &UnixStream, rows: u16, cols: u16| {
             let mut size = rows.to_be_bytes().to_vec();
             size.extend_from_slice(&cols.to_be_bytes());
-            attach::write_frame(&mut &stream, attach::RESIZE, &size)?;
+            attach::write_frame(&mut &*stream, attach::RESIZE, &size)
+        };
+        if let Some((rows, cols)) = tty::window_size() {
+            resize(&stream, rows, cols)?;
         }
+        // Later resizes of the local terminal follow (SIGWINCH), as Docker's attach does.
+        let resizer = stream.try_clone()?;
+        let writing = writing.clone();
+        tty::forward_resizes(move |rows, cols| {
+            let _turn = writing.lock();
+            let _ = resize(&resizer, rows, cols);
+        });
     }
     let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if stdin {
         let mut writer = stream.try_clone()?;
         let detached = detached.clone();
+        let writing = writing.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 16 * 1024];
             let mut input = io::stdin().lock();
@@ -446,6 +459,7 @@ fn stream_attached(
                             let _ = writer.shutdown(std::net::Shutdown::Both);
                             return;
                         }
+                        let _turn = writing.lock();
                         if attach::write_frame(&mut writer, attach::STDIN, &buf[..n]).is_err() {
                             return;
                         }

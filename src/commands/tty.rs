@@ -92,14 +92,40 @@ impl DetachWatch {
     }
 }
 
+static RESIZED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_winch(_: libc::c_int) {
+    RESIZED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Calls `apply(rows, cols)` each time the local terminal is resized (SIGWINCH), from a thread
+/// that lives as long as the process (an attach or exec session).
+pub fn forward_resizes(apply: impl Fn(u16, u16) + Send + 'static) {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe { libc::signal(libc::SIGWINCH, on_winch as *const () as libc::sighandler_t) };
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if RESIZED.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            if let Some((rows, cols)) = window_size() {
+                apply(rows, cols);
+            }
+        }
+    });
+}
+
 /// `exec -t`: copies between the local terminal and the process's pty master until the
 /// process closes it (stdin only with `-i`).
 pub fn proxy(master: OwnedFd, interactive: bool) -> io::Result<()> {
     let _raw = interactive.then(RawMode::enable);
-    if let Some((rows, cols)) = window_size() {
+    let set_size = |master: &OwnedFd, rows: u16, cols: u16| {
         let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        let _ = rustix::termios::tcsetwinsize(&master, size);
+        let _ = rustix::termios::tcsetwinsize(master, size);
+    };
+    if let Some((rows, cols)) = window_size() {
+        set_size(&master, rows, cols);
     }
+    let resized = master.try_clone()?;
+    forward_resizes(move |rows, cols| set_size(&resized, rows, cols));
     if interactive {
         let input = master.try_clone()?;
         std::thread::spawn(move || {

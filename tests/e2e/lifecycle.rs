@@ -310,3 +310,20 @@ fn volume_commands() {
     let err = env.fails(&["volume", "inspect", "ghost"], 1);
     assert!(err.contains("no such volume"), "{err}");
 }
+
+#[test]
+fn a_resized_terminal_resizes_the_containers_tty() {
+    let env = Env::new();
+    env.busybox("bb");
+    // The terminal is resized while attached (stty on script's pty sends SIGWINCH to berth).
+    let line = format!(
+        "sh -c 'BERTH_ROOT={} BERTH_RUNROOT={} BERTH_CONFIG={} {} run -t --rm bb sh -c \"sleep 1.5; stty size\" & sleep 0.7; stty rows 33 cols 77; wait'",
+        env.root().display(),
+        env.path("run").display(),
+        env.path("daemon.json").display(),
+        crate::common::berth_bin()
+    );
+    let out = Command::new("timeout").args(["30", "script", "-qec", &line, "/dev/null"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("33 77"), "{text}");
+}

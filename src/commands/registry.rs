@@ -25,6 +25,11 @@ pub fn options(ctx: &Context, tls_verify: bool) -> RegistryOptions {
         tls_verify,
         max_concurrent: ctx.config.max_concurrent_downloads.unwrap_or(3).max(1),
         max_concurrent_uploads: ctx.config.max_concurrent_uploads.unwrap_or(5).max(1),
+        // Docker's /etc/docker/certs.d, unless BERTH_CERTS_D points elsewhere (the tests' own
+        // CAs, without touching the host's configuration).
+        certs_dir: std::env::var_os("BERTH_CERTS_D")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| RegistryOptions::default().certs_dir),
         ..RegistryOptions::default()
     }
 }

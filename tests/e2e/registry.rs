@@ -32,10 +32,15 @@ impl Registry {
 
     /// `extra` is appended to the configuration (an `auth:` section, say).
     fn start_with(extra: &str) -> Registry {
+        Registry::start_on("127.0.0.1", extra)
+    }
+
+    /// A registry on `host` (an address of this machine), with extra config lines.
+    fn start_on(host: &str, extra: &str) -> Registry {
         require("docker-registry");
         let dir = tempfile::Builder::new().prefix("berth-registry-").tempdir().expect("temp dir");
         let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("{host}:{port}");
         let config = format!(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
             dir.path().join("data").display()
@@ -964,4 +969,71 @@ fn registry_build_and_compose_pull_missing_base_images() {
     assert_eq!(pull.code, 0, "{}", pull.stderr);
     assert!(pull.stderr.contains(&format!(" Image {name}  Pulled")), "{}", pull.stderr);
     c.compose(&proj, &["down"]);
+}
+
+/// TLS verified against a CA: a registry on this machine's own (non-loopback) address is not
+/// an insecure one, so its certificate must chain to the system's roots or to a CA in the
+/// certs.d directory for that host (Docker's /etc/docker/certs.d; here the test's own, through
+/// BERTH_CERTS_D).
+#[test]
+fn registry_tls_verified_with_a_certs_d_ca() {
+    require("openssl");
+    let host = sh("ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -1").trim().to_string();
+    assert!(!host.is_empty(), "no global IPv4 address on this machine");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // A CA, and a server certificate it signed for the host's address.
+    sh(&format!(
+        "cd {d} && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=berth-test-ca 2>/dev/null \
+         && openssl req -newkey rsa:2048 -nodes -keyout key.pem -out req.csr -subj /CN={host} 2>/dev/null \
+         && printf 'subjectAltName=IP:{host}\\n' > ext.cnf \
+         && openssl x509 -req -in req.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out cert.pem -days 1 -extfile ext.cnf 2>/dev/null"
+    ));
+    let reg = Registry::start_on(&host, &format!("  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\n"));
+    let name = format!("{}/verified:1", reg.addr);
+    let certs = dir.path().join("certs.d");
+    let with_certs = |env: &Env, args: &[&str]| {
+        let out = env.cmd(args).env("BERTH_CERTS_D", &certs).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let a = Env::new();
+    a.busybox(&name);
+    // No CA for it yet: the certificate is refused, naming the host.
+    let (code, err) = with_certs(&a, &["push", &name]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&host) && err.to_lowercase().contains("certificate"), "{err}");
+    // With the CA in certs.d/<host:port>/ca.crt: push and pull work.
+    std::fs::create_dir_all(certs.join(&reg.addr)).unwrap();
+    std::fs::copy(dir.path().join("ca.crt"), certs.join(&reg.addr).join("ca.crt")).unwrap();
+    let (code, err) = with_certs(&a, &["push", &name]);
+    assert_eq!(code, 0, "{err}");
+    let b = Env::new();
+    let (code, err) = with_certs(&b, &["pull", &name]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(image_id(&a, &name), image_id(&b, &name));
+}
+
+/// Other tools read what berth pushes, and berth pulls what they push.
+#[test]
+fn registry_round_trips_with_skopeo() {
+    require("skopeo");
+    let reg = Registry::start();
+    let a = Env::new();
+    let name = format!("{}/mine:1", reg.addr);
+    a.busybox(&name);
+    ok(&a, &["push", &name]);
+    let inspect = sh(&format!("skopeo inspect --tls-verify=false docker://{name}"));
+    assert!(inspect.contains("\"Digest\": \"sha256:"), "{inspect}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    sh(&format!("skopeo copy -q --src-tls-verify=false docker://{name} oci:{d}/copied:1"));
+    assert!(std::path::Path::new(&format!("{d}/copied/index.json")).exists());
+    // An OCI layout made by another tool (berth save's, unpacked), pushed by skopeo, pulled and run by berth.
+    ok(&a, &["save", "-o", &format!("{d}/saved.tar"), &name]);
+    sh(&format!("mkdir {d}/layout && tar -C {d}/layout -xf {d}/saved.tar"));
+    let theirs = format!("{}/theirs:1", reg.addr);
+    sh(&format!("skopeo copy -q --dest-tls-verify=false oci:{d}/layout docker://{theirs}"));
+    let b = Env::new();
+    ok(&b, &["pull", &theirs]);
+    assert_eq!(ok(&b, &["run", "--rm", &theirs, "echo", "from skopeo"]).stdout, "from skopeo\n");
 }

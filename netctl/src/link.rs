@@ -95,20 +95,7 @@ fn make_sandbox(container_id: &str, bridge: &str, ip: Ipv4Addr, prefix: u8, gate
     let veth = host_veth(container_id);
     let mut inside = add_netns(&path)?;
     let namespace = File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
-    let mut host = Netlink::open()?;
-    let master = host.index(bridge)?;
-    // `ip link add VETH master BRIDGE up type veth peer name eth0 netns NS`, in one message.
-    let mut peer = LinkMessage::default();
-    peer.attributes.push(LinkAttribute::IfName("eth0".into()));
-    peer.attributes.push(LinkAttribute::NetNsFd(namespace.as_raw_fd()));
-    host.add_link(
-        &veth,
-        Some(master),
-        vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))],
-    )?;
-    // Hairpin, so a container reaches itself through a published port (sysfs: one write,
-    // where netlink would take a second request once the port is enslaved).
-    write_knob(&format!("/sys/class/net/{veth}/brport/hairpin_mode"))?;
+    plug_veth(&veth, bridge, "eth0", &namespace)?;
     let eth0 = inside.index("eth0")?;
     inside.add_address(eth0, "eth0", ip, prefix)?;
     inside.set_up("eth0")?;
@@ -117,6 +104,24 @@ fn make_sandbox(container_id: &str, bridge: &str, ip: Ipv4Addr, prefix: u8, gate
         inside.add_default_route(gateway)?;
     }
     Ok(())
+}
+
+/// A veth pair: `veth` on the host, a port of `bridge`, up; its peer `inner` in `namespace`.
+fn plug_veth(veth: &str, bridge: &str, inner: &str, namespace: &File) -> Result<()> {
+    let mut host = Netlink::open()?;
+    let master = host.index(bridge)?;
+    // `ip link add VETH master BRIDGE up type veth peer name INNER netns NS`, in one message.
+    let mut peer = LinkMessage::default();
+    peer.attributes.push(LinkAttribute::IfName(inner.into()));
+    peer.attributes.push(LinkAttribute::NetNsFd(namespace.as_raw_fd()));
+    host.add_link(
+        veth,
+        Some(master),
+        vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))],
+    )?;
+    // Hairpin, so a container reaches itself through a published port (sysfs: one write,
+    // where netlink would take a second request once the port is enslaved).
+    write_knob(&format!("/sys/class/net/{veth}/brport/hairpin_mode"))
 }
 
 /// Removes the container's namespace and veth pair, whatever is left of them; when it returns,
@@ -447,17 +452,7 @@ fn add_interface(container_id: &str, index: usize, bridge: &str, ip: Ipv4Addr, p
     let name = format!("eth{index}");
     let mut inside = netlink_in(&path)?;
     let namespace = File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
-    let mut host = Netlink::open()?;
-    let master = host.index(bridge)?;
-    let mut peer = LinkMessage::default();
-    peer.attributes.push(LinkAttribute::IfName(name.clone()));
-    peer.attributes.push(LinkAttribute::NetNsFd(namespace.as_raw_fd()));
-    host.add_link(
-        &veth,
-        Some(master),
-        vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))],
-    )?;
-    write_knob(&format!("/sys/class/net/{veth}/brport/hairpin_mode"))?;
+    plug_veth(&veth, bridge, &name, &namespace)?;
     let inner = inside.index(&name)?;
     inside.add_address(inner, &name, ip, prefix)?;
     inside.set_up(&name)

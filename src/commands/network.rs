@@ -213,6 +213,12 @@ fn free_interface(container_id: &str) -> usize {
     (1..).find(|i| !std::path::Path::new(&format!("/sys/class/net/v{i}{}", &container_id[..12])).exists()).unwrap_or(1)
 }
 
+/// The network a container was created on (`--network`), when it is a bridge network.
+fn first_network(nets: &Networks, record: &engine::container::model::Record) -> Option<Network> {
+    let mode = record.host_config.network_mode.as_str();
+    nets.find(if mode == "default" { netctl::store::DEFAULT_NETWORK } else { mode }).ok()
+}
+
 pub fn connect(ctx: &Context, args: NetworkConnectArgs) -> Result<i32> {
     let store = ctx.store()?;
     let id = store.resolve_container(&args.container)?;
@@ -223,8 +229,7 @@ pub fn connect(ctx: &Context, args: NetworkConnectArgs) -> Result<i32> {
     if mode == "host" || mode == "none" || mode.starts_with("container:") {
         bail!("container cannot be connected to a network when its network mode is {mode}");
     }
-    let primary = nets.find(if mode == "default" { "bridge" } else { mode }).ok();
-    if primary.is_some_and(|p| p.id == network.id)
+    if first_network(&nets, &record).is_some_and(|p| p.id == network.id)
         || record.extra_networks.iter().any(|e| nets.find(&e.name).is_ok_and(|n| n.id == network.id))
     {
         bail!("endpoint with name {} already exists in network {}", record.name, network.name);
@@ -258,8 +263,7 @@ pub fn disconnect(ctx: &Context, args: NetworkDisconnectArgs) -> Result<i32> {
     let network = nets.find(&args.network)?;
     let Some(pos) = record.extra_networks.iter().position(|e| nets.find(&e.name).is_ok_and(|n| n.id == network.id))
     else {
-        let mode = record.host_config.network_mode.as_str();
-        if nets.find(if mode == "default" { "bridge" } else { mode }).is_ok_and(|p| p.id == network.id) {
+        if first_network(&nets, &record).is_some_and(|p| p.id == network.id) {
             bail!("berth cannot disconnect a container from the network it was created on ({})", network.name);
         }
         bail!("container {} is not connected to network {}", record.id, network.name);

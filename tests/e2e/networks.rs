@@ -81,7 +81,8 @@ fn containers_on_a_network_reach_each_other() {
 
     // A container that is not on the network cannot reach it.
     // (Not busybox's `wget -T`: it segfaults, in or out of a container.)
-    let outside = env.run(&["run", "--rm", "bb", "timeout", "2", "wget", "-q", "-O", "-", &format!("http://{ip}/")]);
+    let outside =
+        env.run(&["run", "--rm", "--init", "bb", "timeout", "2", "wget", "-q", "-O", "-", &format!("http://{ip}/")]);
     assert_ne!(outside.code, 0);
 
     env.ok(&["rm", "-f", "web"]);

@@ -638,3 +638,29 @@ volumes:
     );
     env.compose_ok(&dir, &["down", "-t", "0"]);
 }
+
+#[test]
+fn projects_side_by_side_do_not_touch_each_other() {
+    let env = Env::new();
+    let yaml =
+        "services:\n  app:\n    image: bb\n    init: true\n    command: [\"sleep\", \"60\"]\nvolumes:\n  data: {}\n";
+    let dir = project(&env, yaml);
+    env.compose_ok(&dir, &["-p", "one", "up", "-d"]);
+    env.compose_ok(&dir, &["-p", "two", "up", "-d"]);
+    let ls = env.compose_ok(&dir, &["ls", "--format", "json"]).stdout;
+    assert!(ls.contains("\"Name\":\"one\"") && ls.contains("\"Name\":\"two\""), "{ls}");
+    assert_eq!(env.compose_ok(&dir, &["-p", "one", "ps", "--format", "{{.Name}}"]).stdout, "one-app-1\n");
+    env.compose_ok(&dir, &["-p", "one", "down", "-t", "0", "-v"]);
+    // `two` is untouched: its container runs, its network is there.
+    assert_eq!(
+        env.compose_ok(&dir, &["-p", "two", "ps", "--format", "{{.Name}} {{.State}}"]).stdout,
+        "two-app-1 running\n"
+    );
+    let nets = env.ok(&["network", "ls", "--format", "{{.Name}}"]).stdout;
+    assert!(nets.contains("two_default") && !nets.contains("one_default"), "{nets}");
+    // `-p` alone (no file needed) acts on that project.
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    env.compose_ok(&elsewhere, &["-p", "two", "down", "-t", "0"]);
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
+}

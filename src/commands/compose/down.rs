@@ -63,10 +63,7 @@ pub fn stop_order(project: Option<&compose::Project>, containers: Vec<Member>) -
 
 pub fn run(ctx: &Context, global: &ComposeArgs, args: &DownArgs) -> Result<i32> {
     // Without compose files (`-p NAME` alone) everything labelled with the project goes.
-    let project = match (&global.project_name, global.files.is_empty()) {
-        (Some(_), true) => super::project::load(global).ok(),
-        _ => Some(super::project::load(global)?),
-    };
+    let project = super::project::load_for_existing(global)?;
     let name = match (&project, &global.project_name) {
         (Some(p), _) => p.name.clone(),
         (None, Some(n)) => n.clone(),

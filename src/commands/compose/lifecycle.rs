@@ -55,7 +55,7 @@ pub struct RmArgs {
 /// The project (when its files load) and its service containers, grouped so that the groups
 /// go dependents first.
 fn groups(ctx: &Context, global: &ComposeArgs, services: &[String]) -> Result<(Option<Project>, Vec<Vec<Member>>)> {
-    let project = super::project::load(global).ok();
+    let project = super::project::load_for_existing(global)?;
     let name = match &project {
         Some(p) => p.name.clone(),
         None => super::project::name_only(global)?,

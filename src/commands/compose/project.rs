@@ -37,6 +37,16 @@ pub fn load(global: &ComposeArgs) -> Result<Project> {
     }
 }
 
+/// For commands on existing containers: with `-p NAME` and no `-f`, the project if its files
+/// load and `None` quietly otherwise (`down -p NAME` works from anywhere, as Compose's does);
+/// else the project, or the loader's error.
+pub fn load_for_existing(global: &ComposeArgs) -> Result<Option<Project>> {
+    match (&global.project_name, global.files.is_empty()) {
+        (Some(_), true) => Ok(compose::load(&load_options(global)).ok()),
+        _ => Ok(Some(load(global)?)),
+    }
+}
+
 /// The project's name without loading its files when `-p` gives it (so `down`, `ps` and
 /// `logs` work from anywhere, as Compose's do); otherwise from the files.
 pub fn name_only(global: &ComposeArgs) -> Result<String> {

@@ -503,7 +503,7 @@ configs:
             env.path("token.txt").display()
         ),
     );
-    let mut up = env
+    let up = env
         .cmd(&["compose", "up"])
         .current_dir(&dir)
         .stdout(std::process::Stdio::piped())

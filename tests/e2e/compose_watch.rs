@@ -18,7 +18,7 @@ struct Watching {
 
 impl Watching {
     fn start(env: &Env, dir: &Path, args: &[&str]) -> Watching {
-        let mut full = vec!["compose", "watch"];
+        let mut full = vec!["compose"];
         full.extend_from_slice(args);
         let mut child =
             env.cmd(&full).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
@@ -55,13 +55,13 @@ impl Watching {
         }
     }
 
-    /// Ctrl-C: the watch ends, successfully.
-    fn interrupt(mut self) {
+    /// Ctrl-C: the command ends with `code`.
+    fn interrupt(mut self, code: i32) {
         sh(&format!("kill -INT {}", self.child.id()));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "watch exited with {status}:\n{}", self.text());
+                assert_eq!(status.code(), Some(code), "watch exited with {status}:\n{}", self.text());
                 return;
             }
             assert!(Instant::now() < deadline, "watch did not stop on SIGINT:\n{}", self.text());
@@ -147,7 +147,7 @@ fn project(env: &Env) -> PathBuf {
 fn watch_syncs_rebuilds_and_restarts_and_batches_a_burst() {
     let env = Env::new();
     let dir = project(&env);
-    let w = Watching::start(&env, &dir, &[]);
+    let w = Watching::start(&env, &dir, &["watch"]);
     let src = dir.join("src");
 
     // A new file, an executable one in a new directory, then an edit and a deletion.
@@ -212,7 +212,69 @@ fn watch_syncs_rebuilds_and_restarts_and_batches_a_burst() {
     assert_eq!(w.count("Rebuilding"), 1, "{}", w.text());
     assert!(in_container(&env, &dir, "api", "test -e /notes.md").is_none());
 
-    w.interrupt();
+    w.interrupt(0);
     env.compose_ok(&dir, &["down", "-t", "1"]);
     assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
+}
+
+const SHARED: &str = r#"
+name: watchexec
+services:
+  app:
+    build: ./app
+    image: watchexec-shared
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - path: ./app/src
+          target: /src
+          action: sync+exec
+          exec:
+            command: ["sh", "-c", "echo \"exec $$GREETING $$(cat msg) $$(id -u) $$(pwd)\""]
+            user: nobody
+            working_dir: /src
+            environment:
+              GREETING: hi
+        - path: ./app/VERSION
+          action: rebuild
+  worker:
+    build: ./app
+    image: watchexec-shared
+    command: ["sleep", "3600"]
+    stop_signal: SIGKILL
+    develop:
+      watch:
+        - path: ./app/VERSION
+          action: rebuild
+"#;
+
+/// `up --watch`: logs and watching together; `sync+exec` runs its command as its user, in its
+/// directory, with its environment; an image two services share is built once per batch and
+/// both are recreated; Ctrl-C stops the project as `up` does.
+#[test]
+fn up_watch_runs_sync_exec_and_builds_a_shared_image_once() {
+    let env = Env::new();
+    env.busybox("bb");
+    let dir = env.path("watch-shared");
+    write(&dir.join("compose.yaml"), SHARED);
+    write(&dir.join("app/Dockerfile"), "FROM bb\nCOPY VERSION /VERSION\n");
+    write(&dir.join("app/VERSION"), "1\n");
+    write(&dir.join("app/src/msg"), "start\n");
+    let w = Watching::start(&env, &dir, &["up", "--watch"]);
+
+    write(&dir.join("app/src/msg"), "hello\n");
+    w.wait_line("exec hi hello 65534 /src", 1, 30);
+    assert_eq!(w.count("Executing"), 1, "{}", w.text());
+
+    let built = w.count("Image watchexec-shared  Building");
+    write(&dir.join("app/VERSION"), "2\n");
+    eventually(&env, &dir, "app", "cat /VERSION", "2", &w);
+    eventually(&env, &dir, "worker", "cat /VERSION", "2", &w);
+    assert_eq!(w.count("Image watchexec-shared  Building"), built + 1, "built once:\n{}", w.text());
+    w.wait_line("Rebuilding \"worker\"", 1, 10);
+
+    w.interrupt(130);
+    assert_eq!(env.ok(&["ps", "-q"]).stdout, "", "up --watch stops the project on Ctrl-C");
+    env.compose_ok(&dir, &["down", "-t", "1"]);
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,10 @@ pub struct Options {
 const QUIET: Duration = Duration::from_millis(60);
 /// A batch never waits longer than this for quiet (a process that writes without pause).
 const MAX_BATCH: Duration = Duration::from_secs(2);
+
+/// Set while a batch is being carried out (`up --watch` must not end while a rebuild has
+/// removed a container and not yet started its replacement).
+pub static BUSY: AtomicBool = AtomicBool::new(false);
 
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
@@ -168,9 +172,11 @@ pub fn watch(ctx: &Context, project: &Project, opts: &Options, stop: &dyn Fn() -
             })
             .collect();
         let plans = plan(&rules, &changes);
+        BUSY.store(true, Ordering::SeqCst);
         if let Err(e) = carry_out(ctx, project, &rules, &plans, opts) {
             report(&e);
         }
+        BUSY.store(false, Ordering::SeqCst);
     }
     drop(watcher);
     Ok(())

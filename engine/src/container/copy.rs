@@ -230,7 +230,7 @@ impl Store {
                 other => other.at(&f.host)?,
             }
         }
-        let bytes = tar.into_inner().at(&rootfs.root_path())?;
+        let bytes = tar.into_inner().at(rootfs.root_path())?;
         apply_into(&rootfs.root, &mut &bytes[..])
     }
 }

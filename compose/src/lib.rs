@@ -34,6 +34,8 @@ mod resolve;
 pub mod units;
 mod unsupported;
 pub mod volumes;
+#[cfg(feature = "runtime")]
+pub mod watch;
 pub mod yaml;
 
 pub use error::{LoadError, Pos};

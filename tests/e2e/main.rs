@@ -4,6 +4,7 @@ mod build;
 mod common;
 mod compose_config;
 mod compose_up;
+mod compose_watch;
 mod containers;
 mod images;
 mod lifecycle;

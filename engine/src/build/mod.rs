@@ -13,7 +13,7 @@
 
 mod cache;
 mod context;
-mod dockerignore;
+pub mod dockerignore;
 mod fetch;
 mod parser;
 mod stage;

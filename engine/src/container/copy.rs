@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{openat2, FileType, Mode, OFlags, ResolveFlags};
 
 use crate::error::{Error, IoContext, Result};
-use crate::layer::{apply_layer, write_item_tar, write_layer_tar};
+use crate::layer::{apply_layer, remove_at, write_item_tar, write_layer_tar};
 use crate::store::Store;
 
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
@@ -49,6 +49,10 @@ impl<'a> Rootfs<'a> {
         let root = rustix::fs::open(&merged, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| Error::Io { path: merged.clone(), source: e.into() })?;
         Ok(Rootfs { store, id: id.to_string(), unmount, root })
+    }
+
+    fn root_path(&self) -> PathBuf {
+        self.store.container_dir(&self.id).join("merged")
     }
 }
 
@@ -173,6 +177,61 @@ impl Store {
                 apply_into(&dir, &mut &bytes[..])
             }
         }
+    }
+}
+
+/// A host file (or directory, without its contents) that `compose watch` puts into a
+/// container, at an absolute path there.
+pub struct SyncFile {
+    pub host: PathBuf,
+    pub target: String,
+}
+
+impl Store {
+    /// `compose watch`'s sync into a running container: deletions first, then one tar of the
+    /// host files applied from the container's root fd by the layer applier (modes kept, missing
+    /// directories made, every path resolved inside the root, symlinks never followed out).
+    /// Nothing runs in the container. A host file gone meanwhile is skipped: its deletion comes
+    /// in the next batch.
+    pub fn sync_into_container(&self, id: &str, files: &[SyncFile], remove: &[String]) -> Result<()> {
+        let rootfs = Rootfs::open(self, id)?;
+        for path in remove {
+            let (parent, name) = split(path);
+            if matches!(name.as_str(), "." | ".." | "") {
+                continue;
+            }
+            // A parent that is already gone leaves nothing to delete.
+            let Ok(dir) = openat2(
+                &rootfs.root,
+                parent.as_str(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                IN_ROOT,
+            ) else {
+                continue;
+            };
+            remove_at(dir.as_fd(), name.as_bytes()).at(path)?;
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.follow_symlinks(false);
+        for f in files {
+            let name = f.target.trim_start_matches('/');
+            let meta = match std::fs::symlink_metadata(&f.host) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                other => other.at(&f.host)?,
+            };
+            let added =
+                if meta.is_dir() { tar.append_dir(name, &f.host) } else { tar.append_path_with_name(&f.host, name) };
+            match added {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.at(&f.host)?,
+            }
+        }
+        let bytes = tar.into_inner().at(rootfs.root_path())?;
+        apply_into(&rootfs.root, &mut &bytes[..])
     }
 }
 

@@ -455,6 +455,16 @@ fn proc_fd_path(fd: BorrowedFd<'_>) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+/// Removes whatever is at `parent/name` (nothing is fine), fd-relative and never following a
+/// symlink: `compose watch` deletes through this what was deleted on the host.
+pub(crate) fn remove_at(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    match remove_existing(parent, name) {
+        Ok(()) => Ok(()),
+        Err(Fail::Io(e)) => Err(e),
+        Err(Fail::Refused(why)) => Err(io::Error::other(why)),
+    }
+}
+
 /// Removes whatever is at `parent/name` (nothing is fine), a directory with its contents.
 fn remove_existing(parent: BorrowedFd<'_>, name: &[u8]) -> Result<(), Fail> {
     let name = bytes_path(name);

@@ -5,6 +5,7 @@ mod apply;
 mod compression;
 mod diff;
 
+pub(crate) use apply::remove_at;
 pub use apply::{apply_layer, ApplyStats, LayerError};
 pub use compression::{decompress, Compression};
 pub use diff::{write_item_tar, write_layer_tar};

@@ -13,6 +13,7 @@ mod ps;
 mod run;
 mod tools;
 mod up;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -107,6 +108,8 @@ pub enum ComposeCommand {
     Pull(image::PullArgs),
     /// Push service images
     Push(image::PushArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(watch::WatchArgs),
 }
 
 /// Runs a compose subcommand; the result is the exit code. Compose errors are printed where
@@ -143,6 +146,7 @@ pub fn run(ctx: &Context, args: ComposeArgs) -> anyhow::Result<i32> {
         ComposeCommand::Build(c) => image::build_cmd(ctx, &args, c),
         ComposeCommand::Pull(c) => image::pull_cmd(ctx, &args, c),
         ComposeCommand::Push(c) => image::push_cmd(ctx, &args, c),
+        ComposeCommand::Watch(c) => watch::run(ctx, &args, c),
     });
     match result {
         Err(e) if e.downcast_ref::<project::Reported>().is_some() => Ok(1),

@@ -79,6 +79,9 @@ pub struct UpArgs {
     /// Produce monochrome output
     #[arg(long)]
     pub no_color: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated
+    #[arg(short = 'w', long, conflicts_with_all = ["detach", "wait"])]
+    pub watch: bool,
     /// Services to start (default: all)
     pub services: Vec<String>,
 }
@@ -177,7 +180,49 @@ pub fn run(ctx: &Context, global: &ComposeArgs, args: &UpArgs) -> Result<i32> {
     if args.detach {
         return Ok(0);
     }
-    foreground(ctx, &project, &store, &containers, args)
+    if args.watch {
+        return foreground_watching(ctx, &project, &store, args);
+    }
+    foreground(ctx, &project, &store, &containers, args, false)
+}
+
+/// `up --watch`: the watcher runs on a thread beside the log follower (it acts through the
+/// same child processes as `up`, never libcontainer in-process). A rebuild replaces
+/// containers, so the follower attaches again to what runs then; Ctrl-C stops both.
+fn foreground_watching(ctx: &Context, project: &compose::Project, store: &engine::Store, args: &UpArgs) -> Result<i32> {
+    use std::sync::atomic::AtomicBool;
+    let done = AtomicBool::new(false);
+    let opts = super::watch::Options { services: args.services.clone(), ..Default::default() };
+    let stop = || done.load(Ordering::SeqCst) || INTERRUPTS.load(Ordering::SeqCst) > 0;
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| super::watch::watch(ctx, project, &opts, &stop));
+        let mut again = false;
+        let code = loop {
+            let selected = converge::selection(project, &args.services, args.no_deps);
+            let containers: Vec<Member> = members(store, &project.name)?
+                .into_iter()
+                .filter(|m| !m.oneoff() && selected.contains(m.service()))
+                .collect();
+            let result = foreground(ctx, project, store, &containers, args, again);
+            again = true;
+            if INTERRUPTS.load(Ordering::SeqCst) > 0 || watcher.is_finished() {
+                break result;
+            }
+            // Everything exited and no rebuild is under way: `up` is over, as without --watch.
+            std::thread::sleep(Duration::from_millis(200));
+            let running = members(store, &project.name)?.iter().any(|m| m.running() && selected.contains(m.service()));
+            if !running && !super::watch::BUSY.load(Ordering::SeqCst) {
+                break result;
+            }
+        };
+        done.store(true, Ordering::SeqCst);
+        match watcher.join() {
+            Ok(Err(e)) => eprintln!("Error: {}", crate::commands::error_text(&e)),
+            Ok(Ok(())) => {}
+            Err(_) => eprintln!("Error: the watcher failed"),
+        }
+        code
+    })
 }
 
 /// `--wait`: until every container runs (and is healthy, where it has a healthcheck). A
@@ -282,6 +327,7 @@ fn foreground(
     store: &engine::Store,
     containers: &[Member],
     args: &UpArgs,
+    from_end: bool,
 ) -> Result<i32> {
     let shown: Vec<Member> = containers
         .iter()
@@ -299,7 +345,7 @@ fn foreground(
     let mut exited: BTreeMap<String, i32> = BTreeMap::new();
     let mut code = 0;
     let mut stopping: Option<Stopping> = None;
-    follow(store, &shown, &printer, false, |store| {
+    follow(store, &shown, &printer, from_end, |store| {
         if INTERRUPTS.load(Ordering::SeqCst) > 0 && stopping.is_none() {
             crate::printer::err_line("Gracefully stopping... (press Ctrl+C again to force)");
             stopping = Some(begin_stop(ctx, project, store, containers, args.timeout));

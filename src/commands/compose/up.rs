@@ -382,9 +382,13 @@ fn foreground(
             if stopping.is_some() {
                 event("Container", &m.record.name, "Stopped");
             }
-            if args.exit_code_from.as_deref().is_some_and(|s| s == m.service()) {
-                code = state.exit_code;
-            } else if abort && args.exit_code_from.is_none() && stopping.is_none() {
+            // The exit status is the chosen service's, or (abort without a choice) the first
+            // container's to exit.
+            let chosen = match args.exit_code_from.as_deref() {
+                Some(service) => service == m.service(),
+                None => abort && stopping.is_none(),
+            };
+            if chosen {
                 code = state.exit_code;
             }
             if abort && stopping.is_none() {

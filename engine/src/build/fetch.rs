@@ -14,21 +14,6 @@ fn fail(url: &str, why: impl std::fmt::Display) -> BuildError {
     BuildError::Invalid(format!("failed to fetch {url}: {why}"))
 }
 
-/// `location` against the URL that answered with it.
-fn resolve(base: &str, location: &str) -> String {
-    if location.contains("://") {
-        return location.to_string();
-    }
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    if location.starts_with('/') {
-        format!("{}{location}", &base[..host_end])
-    } else {
-        let dir_end = base.rfind('/').filter(|&i| i >= host_end).map_or(base.len(), |i| i + 1);
-        format!("{}{location}", &base[..dir_end])
-    }
-}
-
 /// Fetches `url`; returns the body and the final URL (whose last path segment names the file).
 pub fn get(url: &str) -> Result<(Vec<u8>, String), BuildError> {
     let agent = ureq::Agent::config_builder()
@@ -53,7 +38,7 @@ pub fn get(url: &str) -> Result<(Vec<u8>, String), BuildError> {
                 .get("location")
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(|| fail(url, format!("redirect {code} without a location")))?;
-            current = resolve(&current, location);
+            current = crate::registry::transport::resolve(&current, location);
             continue;
         }
         if code != 200 {

@@ -67,7 +67,7 @@ fn root_certs(options: &RegistryOptions, host: &str) -> RootCerts {
 }
 
 /// `https://host/a/b` + `/c` or `http://x/y`: where a Location header points.
-fn resolve(base: &str, location: &str) -> String {
+pub(crate) fn resolve(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
     }

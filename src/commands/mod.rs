@@ -67,6 +67,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
     let ctx = Context::new(&cli)?;
+    // The containers start in other processes (their monitors); the thread ends on its own.
+    let _prewarm = starts_containers(&cli.command).then(engine::container::cgroup::Prewarm::start);
     match cli.command {
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&ctx, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(&ctx, a),
@@ -129,6 +131,20 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => container::stats(&ctx, a),
         Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => container::update(&ctx, a),
         Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => container::port(&ctx, a),
+    }
+}
+
+/// Commands that start containers through monitors (not in this process: `exec` runs the
+/// runtime here and warms up on its own).
+fn starts_containers(command: &Command) -> bool {
+    use compose::ComposeCommand as C;
+    match command {
+        Command::Run(_) | Command::Start(_) | Command::Restart(_) => true,
+        Command::Container(ContainerCommand::Run(_) | ContainerCommand::Start(_) | ContainerCommand::Restart(_)) => {
+            true
+        }
+        Command::Compose(a) => matches!(a.command, C::Up(_) | C::Start(_) | C::Restart(_) | C::Run(_) | C::Watch(_)),
+        _ => false,
     }
 }
 

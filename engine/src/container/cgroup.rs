@@ -116,3 +116,58 @@ pub fn processes(pid: i32) -> Vec<i32> {
     out.sort_unstable();
     out
 }
+
+/// Pays the kernel's wait for a cgroup move in the background, ahead of the runtime's own.
+///
+/// Every container start (and `exec`) moves a process into the container's cgroups by writing
+/// `cgroup.procs`. Such a write takes the kernel's global `cgroup_threadgroup_rwsem` for
+/// writing, which first waits for an RCU grace period (8-10 ms here) unless the lock is still
+/// in its slow mode from a recent writer; it goes back to the fast mode a grace period after
+/// the last one. A command about to start a container starts this first: a thread moves this
+/// process into the cgroup it is already in (no change) every few milliseconds for a short
+/// while, so the wait overlaps the command's other work and the runtime's own move goes
+/// through at once (docs/architecture.md, "Start latency").
+pub struct Prewarm {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prewarm {
+    /// How long the lock is held in its slow mode at most, and how often it is touched (well
+    /// within a grace period).
+    const SPAN: std::time::Duration = std::time::Duration::from_millis(150);
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(3);
+
+    pub fn start() -> Prewarm {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pid = std::process::id();
+        // Any hierarchy will do: the lock is one for all of them.
+        let dir = cgroup_dir(pid as i32, "").or_else(|| cgroup_dir(pid as i32, "pids"));
+        let thread = dir.and_then(|dir| {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("cgroup-prewarm".into())
+                .spawn(move || {
+                    let path = dir.join("cgroup.procs");
+                    let until = std::time::Instant::now() + Self::SPAN;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && std::time::Instant::now() < until {
+                        if fs::write(&path, pid.to_string()).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(Self::EVERY);
+                    }
+                })
+                .ok()
+        });
+        Prewarm { stop, thread }
+    }
+
+    /// Stops the thread and waits for it: before anything that clones this process
+    /// (libcontainer's `exec`).
+    pub fn finish(mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

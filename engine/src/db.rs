@@ -9,6 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use crate::digest::Digest;
 use crate::error::Result;
 
+/// Bumped with every change to `SCHEMA` (`PRAGMA user_version` records the one in a file).
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
     id       TEXT PRIMARY KEY,   -- sha256 of the config blob, as Docker's image IDs
@@ -119,7 +122,15 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
+        // The schema is made once per database: every command opens it, and parsing the DDL
+        // each time was the most of an open's cost.
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version != SCHEMA_VERSION {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+        }
         Ok(Db { conn })
     }
 

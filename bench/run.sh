@@ -20,10 +20,23 @@ hyperfine --warmup 3 --runs 30 --export-markdown "$work/run-bridge.md" \
 cat "$work/run-bridge.md"
 "$berth" network prune -f >/dev/null
 
-# Monitor RSS: 10 sleeping containers, then the monitors' resident memory (PSS and RSS).
+memory() {
+  awk '/^Rss:/ {rss=$2} /^Pss:/ {pss=$2} END {printf "  %s (pid %s): RSS %d KiB, PSS %d KiB\n", "'"$1"'", '"$2"', rss, pss}' "/proc/$2/smaps_rollup"
+}
+
+# Monitor RSS: 10 sleeping containers, then what watches each one (the monitor, or the shim
+# it became) and its resident memory (RSS and PSS).
 for i in $(seq 10); do "$berth" run -d --name "sleep$i" bb sleep 1000 >/dev/null; done
-echo "berth monitors (10 containers):"
-for pid in $(pgrep -f '__monitor'); do
-  awk '/^Rss:/ {rss=$2} /^Pss:/ {pss=$2} END {printf "  pid %s: RSS %d KiB, PSS %d KiB\n", '"$pid"', rss, pss}' "/proc/$pid/smaps_rollup"
+sleep 1
+echo "berth, per container (10 containers):"
+for i in $(seq 10); do
+  pid=$("$berth" inspect -f '{{.State.Pid}}' "sleep$i")
+  watcher=$(ps -o ppid= -p "$pid" | tr -d ' ')
+  memory "$(ps -o comm= -p "$watcher")" "$watcher"
 done
 "$berth" rm -f $(seq -f 'sleep%g' 10) >/dev/null
+# The same with podman: its conmon per container.
+for i in $(seq 10); do $podman run -d --name "sleep$i" localhost/bb sleep 1000 >/dev/null; done
+echo "podman, per container (10 containers):"
+for pid in $(pgrep -f 'conmon .*-n sleep[0-9]'); do memory conmon "$pid"; done
+$podman rm -f -t 0 $(seq -f 'sleep%g' 10) >/dev/null

@@ -513,6 +513,21 @@ pub struct MonitorArgs {
     /// Wait for one attach connection before starting the process
     #[arg(long)]
     pub attach_first: bool,
+    /// The restart backoff reached so far (ms)
+    #[arg(long, default_value_t = 100)]
+    pub backoff_ms: u64,
+    /// Handed back by the shim: PID 1 exited with this status
+    #[arg(long)]
+    pub resume: Option<i32>,
+    /// Handed back by the shim: how long PID 1 ran (ms)
+    #[arg(long, default_value_t = 0)]
+    pub ran_ms: u64,
+    /// Handed back by the shim: the attach socket
+    #[arg(long)]
+    pub listener_fd: Option<i32>,
+    /// Handed back by the shim: an attached client's socket
+    #[arg(long)]
+    pub client_fd: Vec<i32>,
 }
 
 /// `run` and `create` flags, Docker's names.

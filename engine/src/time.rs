@@ -8,9 +8,7 @@ pub fn now() -> String {
 }
 
 pub fn rfc3339_nano(t: chrono::DateTime<chrono::Utc>) -> String {
-    let full = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let body = full.trim_end_matches('Z').trim_end_matches('0').trim_end_matches('.');
-    format!("{body}Z")
+    shim::time::rfc3339_nano(t.timestamp(), t.timestamp_subsec_nanos())
 }
 
 #[cfg(test)]

@@ -325,7 +325,17 @@ fn join_container_network(
 /// `__monitor`: the per-container monitor, detached from the CLI that started it.
 pub fn monitor(ctx: &Context, args: MonitorArgs) -> Result<i32> {
     let mut launcher = launcher(ctx);
-    Ok(monitor::run(&ctx.root, &ctx.runroot, &args.id, args.attach_first, launcher.as_mut()))
+    let resume = match (args.resume, args.listener_fd) {
+        (Some(exit_code), Some(listener_fd)) => Some(monitor::Resume {
+            exit_code,
+            ran: std::time::Duration::from_millis(args.ran_ms),
+            backoff: std::time::Duration::from_millis(args.backoff_ms),
+            listener_fd,
+            client_fds: args.client_fd,
+        }),
+        _ => None,
+    };
+    Ok(monitor::run(&ctx.root, &ctx.runroot, &args.id, args.attach_first, resume, launcher.as_mut()))
 }
 
 /// Starts a container's monitor and waits for its report. With `attach_first`, returns once

@@ -11,8 +11,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_RETRIES: i64 = 3;
 /// Docker keeps the last five results.
 const LOG_LENGTH: usize = 5;
-/// And up to 4 KiB of each check's output.
-pub const MAX_OUTPUT: usize = 4096;
 
 fn ns(d: i64, default: Duration) -> Duration {
     if d > 0 {

@@ -1,7 +1,8 @@
 //! Containers: their stored configuration and state, create, and the lifecycle operations
 //! that the CLI and the per-container monitor share.
 
-pub mod attach;
+/// The attach protocol (shared with the shim).
+pub use shim::frames as attach;
 pub mod cgroup;
 pub mod command_check;
 pub mod commit;

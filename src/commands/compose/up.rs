@@ -365,9 +365,15 @@ fn foreground(
         }
         let mut all_done = true;
         for m in containers {
-            let Some(state) = store.settled_state(&m.record.id)? else {
-                all_done = false;
-                continue;
+            let state = match store.settled_state(&m.record.id) {
+                Ok(Some(state)) => state,
+                Ok(None) => {
+                    all_done = false;
+                    continue;
+                }
+                // Recreated by `--watch` (or removed by another command): nothing to wait for.
+                Err(_) if !store.container_dir(&m.record.id).exists() => continue,
+                Err(e) => return Err(e.into()),
             };
             if state.status.is_running() {
                 exited.remove(&m.record.id);

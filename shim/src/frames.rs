@@ -1,4 +1,4 @@
-//! The attach protocol between a container's monitor and the CLI (`run`, `start -a`,
+//! The attach protocol between a container's monitor (or shim) and the CLI (`run`, `start -a`,
 //! `attach`), over a unix socket: frames of `[kind: u8][length: u32 BE][data]`.
 //!
 //! Monitor to client: `STDOUT`/`STDERR` output, then `EXIT` with the status as i32 BE.

@@ -189,6 +189,45 @@ fn restart_on_failure_runs_the_container_again() {
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "flaky"]).stdout, "1\n");
 }
 
+/// The parent of a process, and that parent's command name.
+fn parent_of(pid: &str) -> (String, String) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().to_string();
+    let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap().trim().to_string();
+    (ppid, comm)
+}
+
+#[test]
+fn a_running_container_is_watched_by_the_small_shim_and_handed_back_at_exit() {
+    let env = env_with_busybox();
+    env.ok(&["run", "-d", "--name", "watched", "--restart", "on-failure:1", "bb", "sh", "-c", "echo up; sleep 1000"]);
+    let pid = env.ok(&["inspect", "-f", "{{.State.Pid}}", "watched"]).stdout.trim().to_string();
+    let (shim, comm) = parent_of(&pid);
+    assert_eq!(comm, "berth-shim", "PID 1's parent is the shim the monitor became");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.ok(&["logs", "watched"]).stdout != "up\n" {
+        assert!(Instant::now() < deadline, "the shim writes the log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // PID 1 killed: the shim hands the exit back to the monitor, which applies the restart
+    // policy and hands the new PID 1 to a shim again, in the same process.
+    crate::common::sh(&format!("kill -9 {pid}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new_pid = loop {
+        let now = env.ok(&["inspect", "-f", "{{.State.Pid}} {{.RestartCount}}", "watched"]).stdout;
+        if let Some(p) = now.trim().strip_suffix(" 1").filter(|p| *p != pid && *p != "0") {
+            break p.to_string();
+        }
+        assert!(Instant::now() < deadline, "not restarted: {now}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(parent_of(&new_pid), (shim, "berth-shim".to_string()));
+    env.ok(&["stop", "-t", "1", "watched"]);
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "watched"]).stdout, "exited 137\n");
+    assert_eq!(env.ok(&["logs", "watched"]).stdout, "up\nup\n");
+}
+
 #[test]
 fn a_killed_monitor_does_not_fool_ps_stop_or_rm() {
     let env = env_with_busybox();

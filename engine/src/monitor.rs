@@ -66,6 +66,9 @@ pub fn attach_socket(runroot: &Path, id: &str) -> PathBuf {
     runroot.join("attach").join(format!("{}.sock", &id[..32]))
 }
 
+/// How long the monitor watches a container itself before it hands it to the shim.
+const SHIM_AFTER: Duration = Duration::from_millis(250);
+
 /// The file descriptor on which the monitor reports to the CLI that started it.
 pub const REPORT_FD: i32 = 3;
 
@@ -239,14 +242,22 @@ fn monitor(
                     reporter.done();
                 }
                 first = false;
-                let streams = stdio.with_console(console).into_streams();
+                let mut streams = stdio.with_console(console).into_streams();
 
                 let code = match checker {
                     None => {
-                        // Only returns if there is no shim to hand over to.
-                        let _ = hand_off(pid, &streams, &listener, &clients, &log_path, backoff);
-                        release_code_pages(&store);
-                        supervise(pid, streams, &listener, &mut clients, &mut log, None)
+                        // A short-lived container is seen through here: two more execs would
+                        // only slow down `run --rm`. One that runs on goes to the shim.
+                        let soon = Instant::now() + SHIM_AFTER;
+                        match supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, Some(soon)) {
+                            Ok(None) => {
+                                // Only returns if there is no shim to hand over to.
+                                let _ = hand_off(pid, &streams, &listener, &clients, &log_path, backoff);
+                                release_code_pages(&store);
+                                supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, None)
+                            }
+                            done => done,
+                        }
                     }
                     Some(checker) => {
                         release_code_pages(&store);
@@ -274,10 +285,11 @@ fn monitor(
                             id,
                             state: &mut state,
                         };
-                        supervise(pid, streams, &listener, &mut clients, &mut log, Some(&mut checks))
+                        supervise(pid, &mut streams, &listener, &mut clients, &mut log, Some(&mut checks), None)
                     }
                 }
-                .map_err(|e| io_err(Path::new("supervising the container"), e))?;
+                .map_err(|e| io_err(Path::new("supervising the container"), e))?
+                .unwrap_or(255);
                 let _ = log.flush_partial();
                 (code, started_at.elapsed())
             }
@@ -380,9 +392,8 @@ fn hand_off(
     }
     let optional = |fd: Option<&OwnedFd>| fd.map_or("-".to_string(), |fd| fd.as_raw_fd().to_string());
     let client_fds: Vec<RawFd> = clients.iter().map(|c| c.stream.as_raw_fd()).collect();
-    let mut passed: Vec<RawFd> = vec![streams.stdout.as_raw_fd(), listener.as_raw_fd()];
-    passed.extend(streams.stdin.as_ref().map(|fd| fd.as_raw_fd()));
-    passed.extend(streams.stderr.as_ref().map(|fd| fd.as_raw_fd()));
+    let mut passed: Vec<RawFd> = vec![listener.as_raw_fd()];
+    passed.extend(std::iter::once(&streams.stdin).chain(&streams.outputs).flatten().map(|fd| fd.as_raw_fd()));
     passed.extend(&client_fds);
     let clients_arg = if client_fds.is_empty() {
         "-".to_string()
@@ -394,8 +405,8 @@ fn hand_off(
         .arg(pid.to_string())
         .arg(log)
         .arg(optional(streams.stdin.as_ref()))
-        .arg(streams.stdout.as_raw_fd().to_string())
-        .arg(optional(streams.stderr.as_ref()))
+        .arg(optional(streams.outputs[0].as_ref()))
+        .arg(optional(streams.outputs[1].as_ref()))
         .arg(listener.as_raw_fd().to_string())
         .arg(clients_arg)
         .arg("--")
@@ -478,7 +489,7 @@ impl Stdio {
 
     /// Our ends, for the supervision loop (the child's ends close: it has its copies).
     fn into_streams(self) -> Streams {
-        Streams { stdin: self.stdin_ours, stdout: self.out_ours, stderr: self.err_ours }
+        Streams { stdin: self.stdin_ours, outputs: [Some(self.out_ours), self.err_ours] }
     }
 
     /// Runs `f` with the child's ends on fds 0, 1 and 2 (what the runtime hands the container),

@@ -62,11 +62,8 @@ fn run(args: &[String]) -> Result<Never, String> {
     let (program, monitor_args) = monitor.split_first().ok_or("no monitor command")?;
     let pid: i32 = pid.parse().map_err(|_| format!("not a PID: {pid}"))?;
     let started = Instant::now();
-    let streams = Streams {
-        stdin: fd(stdin)?.map(owned),
-        stdout: owned(fd(stdout)?.ok_or("no stdout")?),
-        stderr: fd(stderr)?.map(owned),
-    };
+    let mut streams =
+        Streams { stdin: fd(stdin)?.map(owned), outputs: [fd(stdout)?.map(owned), fd(stderr)?.map(owned)] };
     // SAFETY: the monitor passed us its listening attach socket.
     let listener = unsafe { UnixListener::from_raw_fd(fd(listener)?.ok_or("no attach socket")?) };
     let mut clients: Vec<Client> = if clients == "-" {
@@ -83,8 +80,9 @@ fn run(args: &[String]) -> Result<Never, String> {
     };
     let mut log = LogWriter::open(Path::new(log)).map_err(|e| format!("opening {log}: {e}"))?;
     shim::memory::release_file_pages();
-    let code = supervise(pid, streams, &listener, &mut clients, &mut log, None)
-        .map_err(|e| format!("supervising {pid}: {e}"))?;
+    let code = supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, None)
+        .map_err(|e| format!("supervising {pid}: {e}"))?
+        .unwrap_or(255);
     let _ = log.flush_partial();
     drop(log);
 

@@ -23,12 +23,15 @@ impl Client {
 }
 
 /// The monitor's ends of the container's stdio (with a tty, the pty master is stdout and
-/// stdin, and there is no stderr).
+/// stdin, and there is no stderr). Each is `None` once it ended.
 pub struct Streams {
     pub stdin: Option<OwnedFd>,
-    pub stdout: OwnedFd,
-    pub stderr: Option<OwnedFd>,
+    /// stdout, then stderr.
+    pub outputs: [Option<OwnedFd>; 2],
 }
+
+/// The attach frame kind of each of `Streams::outputs`.
+const OUTPUT_KINDS: [u8; 2] = [frames::STDOUT, frames::STDERR];
 
 /// Healthchecks, for a monitor that runs them.
 pub trait Checks {
@@ -146,29 +149,32 @@ enum Role {
 }
 
 /// Copies output until PID 1 exits and its output is drained; returns Docker's exit status.
+/// With `until`, returns `None` at that time if PID 1 still runs (the streams, listener and
+/// clients as they are, for the shim to take over).
 pub fn supervise(
     pid: i32,
-    streams: Streams,
+    streams: &mut Streams,
     listener: &UnixListener,
     clients: &mut Vec<Client>,
     log: &mut LogWriter,
     mut checks: Option<&mut dyn Checks>,
-) -> io::Result<i32> {
-    let Streams { stdin: mut stdin_ours, stdout, stderr } = streams;
+    until: Option<Instant>,
+) -> io::Result<Option<i32>> {
     let pidfd = pidfd_open(pid)?;
-    let mut outputs: Vec<(u8, Option<OwnedFd>)> = vec![(frames::STDOUT, Some(stdout)), (frames::STDERR, stderr)];
     let mut exit: Option<i32> = None;
     let mut exited_at: Option<Instant> = None;
     let mut check: Option<CheckRun> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let open_outputs = outputs.iter().filter(|(_, fd)| fd.is_some()).count();
+        let open_outputs = streams.outputs.iter().filter(|fd| fd.is_some()).count();
         // Done when PID 1 exited and its output ended (or a daemon it left holds the pipes
         // for longer than a grace period, as Docker's copy does).
         if let Some(code) = exit {
             if open_outputs == 0 || exited_at.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
-                return Ok(code);
+                return Ok(Some(code));
             }
+        } else if until.is_some_and(|t| Instant::now() >= t) {
+            return Ok(None);
         }
         // A healthcheck that is due starts now; one past its deadline is killed.
         if let Some(checks) = checks.as_deref_mut() {
@@ -205,7 +211,7 @@ pub fn supervise(
                 watch(out.as_raw_fd(), Role::CheckOut);
             }
         }
-        for (i, (_, fd)) in outputs.iter().enumerate() {
+        for (i, fd) in streams.outputs.iter().enumerate() {
             if let Some(fd) = fd {
                 watch(fd.as_raw_fd(), Role::Output(i));
             }
@@ -217,8 +223,9 @@ pub fn supervise(
         for (i, c) in clients.iter().enumerate() {
             watch(c.stream.as_raw_fd(), Role::Client(i));
         }
+        let timeout = until.map_or(200, |t| t.saturating_duration_since(Instant::now()).as_millis().min(200) as i32);
         // SAFETY: poll reads and writes the `fds` array, of the length given.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 200) };
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EINTR) {
@@ -233,11 +240,11 @@ pub fn supervise(
             }
             match role {
                 Role::Output(i) => {
-                    let (kind, fd) = &mut outputs[i];
+                    let (kind, fd) = (OUTPUT_KINDS[i], &mut streams.outputs[i]);
                     match fd.as_ref().map(|fd| read_fd(fd, &mut buf)) {
                         Some(Ok(n)) if n > 0 => {
-                            let _ = log.write(*kind, &buf[..n]);
-                            broadcast(clients, *kind, &buf[..n]);
+                            let _ = log.write(kind, &buf[..n]);
+                            broadcast(clients, kind, &buf[..n]);
                         }
                         _ => *fd = None,
                     }
@@ -246,7 +253,7 @@ pub fn supervise(
                     exit = Some(exit_code(reap(pid)));
                     exited_at = Some(Instant::now());
                     // Nobody will read stdin any more.
-                    stdin_ours = None;
+                    streams.stdin = None;
                 }
                 Role::CheckOut => {
                     if let Some(run) = check.as_mut() {
@@ -296,15 +303,15 @@ pub fn supervise(
                             while let Ok(Some((kind, data))) = client.frames.next_frame() {
                                 match kind {
                                     frames::STDIN => {
-                                        if let Some(w) = stdin_ours.as_ref() {
+                                        if let Some(w) = streams.stdin.as_ref() {
                                             if write_all_fd(w, &data).is_err() {
-                                                stdin_ours = None;
+                                                streams.stdin = None;
                                             }
                                         }
                                     }
-                                    frames::STDIN_EOF => stdin_ours = None,
+                                    frames::STDIN_EOF => streams.stdin = None,
                                     frames::RESIZE if data.len() == 4 => {
-                                        if let Some((_, Some(out))) = outputs.first() {
+                                        if let Some(out) = &streams.outputs[0] {
                                             let rows = u16::from_be_bytes([data[0], data[1]]);
                                             let cols = u16::from_be_bytes([data[2], data[3]]);
                                             set_window_size(out, rows, cols);

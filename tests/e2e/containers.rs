@@ -189,12 +189,19 @@ fn restart_on_failure_runs_the_container_again() {
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "flaky"]).stdout, "1\n");
 }
 
-/// The parent of a process, and that parent's command name.
-fn parent_of(pid: &str) -> (String, String) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let ppid = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().to_string();
-    let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap().trim().to_string();
-    (ppid, comm)
+/// The parent of a process once it is the shim (the monitor hands a container that runs on to
+/// it after a moment), and that parent's command name.
+fn shim_of(pid: &str) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let ppid = stat[stat.rfind(')').unwrap() + 2..].split(' ').nth(1).unwrap().to_string();
+        let comm = std::fs::read_to_string(format!("/proc/{ppid}/comm")).unwrap().trim().to_string();
+        if comm == "berth-shim" || Instant::now() > deadline {
+            return (ppid, comm);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -202,7 +209,7 @@ fn a_running_container_is_watched_by_the_small_shim_and_handed_back_at_exit() {
     let env = env_with_busybox();
     env.ok(&["run", "-d", "--name", "watched", "--restart", "on-failure:1", "bb", "sh", "-c", "echo up; sleep 1000"]);
     let pid = env.ok(&["inspect", "-f", "{{.State.Pid}}", "watched"]).stdout.trim().to_string();
-    let (shim, comm) = parent_of(&pid);
+    let (shim, comm) = shim_of(&pid);
     assert_eq!(comm, "berth-shim", "PID 1's parent is the shim the monitor became");
     let deadline = Instant::now() + Duration::from_secs(10);
     while env.ok(&["logs", "watched"]).stdout != "up\n" {
@@ -222,7 +229,7 @@ fn a_running_container_is_watched_by_the_small_shim_and_handed_back_at_exit() {
         assert!(Instant::now() < deadline, "not restarted: {now}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert_eq!(parent_of(&new_pid), (shim, "berth-shim".to_string()));
+    assert_eq!(shim_of(&new_pid), (shim, "berth-shim".to_string()));
     env.ok(&["stop", "-t", "1", "watched"]);
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "watched"]).stdout, "exited 137\n");
     assert_eq!(env.ok(&["logs", "watched"]).stdout, "up\nup\n");

@@ -104,7 +104,8 @@ pub fn remove(network_id: &str, bridge: &str) -> Result<()> {
 /// a loopback connection's port is already taken there (for conntrack's 120 s of TIME_WAIT),
 /// the kernel picks a random port instead, and the container's TIME_WAIT socket for that
 /// address and port was made by another client: the new SYN's timestamp and sequence (the
-/// kernel derives their offsets from the client's own addresses and ports) look older, the
+/// kernel derives their offsets from the client's own addresses and ports; for timestamps
+/// since "tcp: secure_seq: add back ports to TS offset", 2026) look older, the
 /// container answers with an ACK for the old connection, the client resets and retries a few
 /// milliseconds later. A short-connection benchmark through 127.0.0.1 lost 3/4 of its
 /// throughput to that. With an address of its own, a loopback client's port is kept as it is

@@ -55,24 +55,30 @@ sleep 1
 
 # 4 connections, 2 threads, 10 s each; ROUNDS (default 1) passes over all the targets, one after
 # the other, and the median of the passes (the machine is shared: say what its load was). SYN
-# retransmits are the host's, all sockets (nstat), summed over the passes.
+# retransmits are the host's, all sockets (nstat), summed over the passes. Each figure is also
+# given as a share of berth's direct figure of the same pass (a minute apart at most).
 export NSTAT_HISTORY="$work/nstat.history"
 rounds=${ROUNDS:-1}
 echo "load before: $(uptime)"
-declare -A rate p99 syn
+declare -A rate ratio p99 syn
 for round in $(seq "$rounds"); do
   for target in "${targets[@]}"; do
     nstat -n
     out=$(wrk -t2 -c4 -d10s --latency "${target#*|}")
-    rate[$target]+="$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out") "
+    r=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
+    rate[$target]+="$r "
+    [ "$target" = "${targets[0]}" ] && first=$r
+    ratio[$target]+="$(awk -v r="$r" -v f="$first" 'BEGIN {printf "%d", 100 * r / f}') "
     p99[$target]+="$(awk '$1 == "99%" {print $2}' <<<"$out") "
     syn[$target]=$(( ${syn[$target]:-0} + $(nstat -z TcpExtTCPSynRetrans 2>/dev/null | awk '/TcpExtTCPSynRetrans/ {print $2}') ))
   done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-printf '| %s | %s | %s | %s |\n|---|---|---|---|\n' "wrk -t2 -c4 -d10s, 1 KiB page ($rounds passes)" "requests/s, median (each pass)" "p99 latency (each pass)" "SYN retransmits"
+printf '| %s | %s | %s | %s | %s |\n|---|---|---|---|---|\n' "wrk -t2 -c4 -d10s, 1 KiB page ($rounds passes)" \
+  "requests/s, median (each pass)" "% of berth direct in the same pass, median (each)" "p99 latency (each pass)" "SYN retransmits"
 for target in "${targets[@]}"; do
-  printf '| %s | %s (%s) | %s | %s |\n' "${target%%|*}" "$(median <<<"${rate[$target]}")" "${rate[$target]% }" "${p99[$target]% }" "${syn[$target]}"
+  printf '| %s | %s (%s) | %s%% (%s) | %s | %s |\n' "${target%%|*}" "$(median <<<"${rate[$target]}")" "${rate[$target]% }" \
+    "$(median <<<"${ratio[$target]}")" "${ratio[$target]% }" "${p99[$target]% }" "${syn[$target]}"
 done
 echo "load after: $(uptime)"
 

@@ -53,18 +53,18 @@ targets+=("docker, the container's IP|http://$docker_ip/" "docker, published por
   "docker, published port via $host_ip|http://$host_ip:18556/")
 sleep 1
 
-# 4 connections, 2 threads, 10 s each; ROUNDS (default 1) passes over all the targets, one after
+# 4 connections, 2 threads, 10 s each (DURATION); ROUNDS (default 1) passes over all the targets, one after
 # the other, and the median of the passes (the machine is shared: say what its load was). SYN
 # retransmits are the host's, all sockets (nstat), summed over the passes. Each figure is also
 # given as a share of berth's direct figure of the same pass (a minute apart at most).
 export NSTAT_HISTORY="$work/nstat.history"
-rounds=${ROUNDS:-1}
+rounds=${ROUNDS:-1} duration=${DURATION:-10s}
 echo "load before: $(uptime)"
 declare -A rate ratio p99 syn
 for round in $(seq "$rounds"); do
   for target in "${targets[@]}"; do
     nstat -n
-    out=$(wrk -t2 -c4 -d10s --latency "${target#*|}")
+    out=$(wrk -t2 -c4 -d"$duration" --latency "${target#*|}")
     r=$(awk '/Requests\/sec/ {printf "%d", $2}' <<<"$out")
     rate[$target]+="$r "
     [ "$target" = "${targets[0]}" ] && first=$r
@@ -74,7 +74,7 @@ for round in $(seq "$rounds"); do
   done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-printf '| %s | %s | %s | %s | %s |\n|---|---|---|---|---|\n' "wrk -t2 -c4 -d10s, 1 KiB page ($rounds passes)" \
+printf '| %s | %s | %s | %s | %s |\n|---|---|---|---|---|\n' "wrk -t2 -c4 -d$duration, 1 KiB page ($rounds passes)" \
   "requests/s, median (each pass)" "% of berth direct in the same pass, median (each)" "p99 latency (each pass)" "SYN retransmits"
 for target in "${targets[@]}"; do
   printf '| %s | %s (%s) | %s%% (%s) | %s | %s |\n' "${target%%|*}" "$(median <<<"${rate[$target]}")" "${rate[$target]% }" \

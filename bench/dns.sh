@@ -38,7 +38,7 @@ done
 echo "servers: berth $(pgrep -af "__dns" | grep -c "$BERTH_RUNROOT") process on $berth_gw; aardvark-dns $(/usr/lib/podman/aardvark-dns --version | awk '{print $2}') on $podman_gw"
 
 percentile() { sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int(NR*p/100); if (i<1) i=1; printf "%.3f", v[i]*1000}'; }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 declare -A qps avg p50 p99 lost
 rounds=${ROUNDS:-1}
 echo "load before: $(uptime)"
@@ -56,9 +56,10 @@ for round in $(seq "$rounds"); do
 done
 echo "load after: $(uptime)"
 printf '| %s | %s | %s | %s | %s |\n|---|---|---|---|---|\n' "A query of a container's name ($rounds passes)" \
-  "queries/s, 100 outstanding: median (each)" "mean latency at that load, ms" "p50 at 2,000 q/s, ms" "p99 at 2,000 q/s, ms"
+  "queries/s, 100 outstanding: median (each)" "mean latency at that load, ms (each)" "p50 at 2,000 q/s, ms: median (each)" \
+  "p99 at 2,000 q/s, ms: median (each)"
 for name in berth aardvark-dns; do
-  printf '| %s | %s (%s) | %s | %s | %s |\n' "$name" "$(median <<<"${qps[$name]}")" "${qps[$name]% }" "${avg[$name]% }" \
-    "${p50[$name]% }" "${p99[$name]% }"
+  printf '| %s | %s (%s) | %s | %s (%s) | %s (%s) |\n' "$name" "$(median <<<"${qps[$name]}")" "${qps[$name]% }" "${avg[$name]% }" \
+    "$(median <<<"${p50[$name]}")" "${p50[$name]% }" "$(median <<<"${p99[$name]}")" "${p99[$name]% }"
 done
 echo "queries lost (each pass): berth ${lost[berth]% }; aardvark-dns ${lost[aardvark-dns]% }"

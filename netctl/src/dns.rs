@@ -175,6 +175,8 @@ pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
         let _ = w.set_nonblocking(true);
     }
     let mut woken = false;
+    // What `dns.listening` holds (`None` until written).
+    let mut listening: Option<String> = None;
     loop {
         // Reload when a network file changed (every change renames into the directory), and
         // every 250 ms all the same: directory times are coarse, two changes in one tick look
@@ -204,9 +206,12 @@ pub fn serve(root: &Path, runroot: &Path, upstreams: &[SocketAddr]) -> i32 {
                 .iter()
                 .flat_map(|(gw, l)| l.network.endpoints.keys().map(move |id| format!("{gw} {id}\n")))
                 .collect();
-            let tmp = runroot.join(".dns.listening");
-            if std::fs::write(&tmp, text).is_ok() {
-                let _ = std::fs::rename(&tmp, listening_path(runroot));
+            // Rewritten only when it changes: most reloads (one every 250 ms) change nothing.
+            if listening.as_ref() != Some(&text) {
+                let tmp = runroot.join(".dns.listening");
+                if std::fs::write(&tmp, &text).is_ok() && std::fs::rename(&tmp, listening_path(runroot)).is_ok() {
+                    listening = Some(text);
+                }
             }
         }
         if listeners.is_empty() && forwarded.is_empty() {

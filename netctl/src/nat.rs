@@ -94,9 +94,29 @@ pub fn remove(network_id: &str, bridge: &str) -> Result<()> {
     remove_tagged(&format!("berth:{network_id}"))
 }
 
+/// The source address the container sees for connections to a published port from the host's
+/// loopback (127.0.0.0/8 cannot leave the host). It is outside every network's subnet, so the
+/// container answers through its gateway, where conntrack turns the reply back into loopback
+/// traffic; nothing but this translation uses it.
+///
+/// Why not the gateway (what masquerade would choose): the host's own connections to the
+/// container come from the gateway, from the same ephemeral ports as the loopback clients. When
+/// a loopback connection's port is already taken there (for conntrack's 120 s of TIME_WAIT),
+/// the kernel picks a random port instead, and the container's TIME_WAIT socket for that
+/// address and port was made by another client: the new SYN's timestamp and sequence (the
+/// kernel derives their offsets from the client's own addresses and ports; for timestamps
+/// since "tcp: secure_seq: add back ports to TS offset", 2026) look older, the
+/// container answers with an ACK for the old connection, the client resets and retries a few
+/// milliseconds later. A short-connection benchmark through 127.0.0.1 lost half to three
+/// quarters of its throughput to that (bench/README.md, network.sh). With an address of its own, a loopback client's port is kept as it is
+/// (nothing else uses that address), so the container's TIME_WAIT for it always comes from that
+/// same client, whose timestamps only grow.
+pub const LOOPBACK_SOURCE: &str = "169.254.7.1";
+
 /// Publishes the container's ports: DNAT from the host's addresses (or the one asked for), for
-/// traffic from outside (prerouting) and from the host itself (output), with masquerade for
-/// what comes from loopback or from the container's own network (hairpin).
+/// traffic from outside (prerouting) and from the host itself (output), with source NAT for
+/// what comes from loopback (to `LOOPBACK_SOURCE`) or from the container's own network
+/// (hairpin, masquerade to the gateway).
 pub fn publish(container_id: &str, network: &Network, ip: &str, mappings: &[Mapping]) -> Result<()> {
     if mappings.is_empty() {
         return Ok(());
@@ -112,9 +132,18 @@ pub fn publish(container_id: &str, network: &Network, ip: &str, mappings: &[Mapp
                 "add rule inet berth {chain} {dest} {proto} dport {hp} dnat ip to {ip}:{cp} comment \"{tag}\"\n"
             ));
         }
-        for source in ["127.0.0.0/8", network.subnet.as_str()] {
+        // Hairpin: containers of the network, but not the gateway (the host itself), whose
+        // connections need no translation (the answers go to the host anyway) and must get
+        // none: masquerading them to the gateway again would remap a port now and then, with
+        // the TIME_WAIT trouble `LOOPBACK_SOURCE` describes.
+        let (subnet, gateway) = (&network.subnet, &network.gateway);
+        let sources = [
+            ("ip saddr 127.0.0.0/8".to_string(), format!("snat ip to {LOOPBACK_SOURCE}")),
+            (format!("ip saddr {subnet} ip saddr != {gateway}"), "masquerade".to_string()),
+        ];
+        for (source, nat) in sources {
             script.push_str(&format!(
-                "add rule inet berth postrouting ip saddr {source} ip daddr {ip} {proto} dport {cp} masquerade comment \"{tag}\"\n"
+                "add rule inet berth postrouting {source} ip daddr {ip} {proto} dport {cp} {nat} comment \"{tag}\"\n"
             ));
         }
     }

@@ -6,6 +6,28 @@ use std::time::{Duration, Instant};
 
 use crate::common::{free_port, http_get, leftovers, sh, Env};
 
+/// The body of `GET path` from `addr` (retried for up to 10 s, as `http_get`).
+fn http_get_path(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            // A CGI script's own headers end with a bare "\n\n".
+            Ok(out.replace("\r\n", "\n").split_once("\n\n").map(|(_, body)| body.to_string()).unwrap_or_default())
+        })();
+        match attempt {
+            Ok(body) if !body.is_empty() => return body,
+            other => assert!(Instant::now() < deadline, "GET {addr}{path}: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn env_with_busybox() -> Env {
     let env = Env::new();
     env.busybox("bb");
@@ -152,6 +174,11 @@ fn published_ports_reach_the_container_from_the_host_and_other_containers() {
     let net_id = env.ok(&["network", "create", &name]).stdout.trim().to_string();
     std::fs::create_dir(env.path("www")).unwrap();
     std::fs::write(env.path("www/index.html"), "published\n").unwrap();
+    // A CGI script that tells the client's address as the container sees it.
+    std::fs::create_dir(env.path("www/cgi-bin")).unwrap();
+    let peer = env.path("www/cgi-bin/peer");
+    std::fs::write(&peer, "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"$REMOTE_ADDR\"\n").unwrap();
+    std::fs::set_permissions(&peer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let www = format!("{}:/www:ro", env.path("www").display());
     let (any, local) = (free_port(), free_port());
     let (any_spec, local_spec) = (format!("{any}:80"), format!("127.0.0.1:{local}:80"));
@@ -196,6 +223,32 @@ fn published_ports_reach_the_container_from_the_host_and_other_containers() {
     let url = format!("http://{host_ip}:{any}/");
     assert_eq!(env.ok(&["run", "--rm", "--network", &name, "bb", "wget", "-q", "-O", "-", &url]).stdout, "published\n");
     assert_eq!(env.ok(&["exec", "web", "wget", "-q", "-O", "-", &url]).stdout, "published\n");
+
+    // Who the container sees: a loopback client as berth's own 169.254.7.1 (not the gateway,
+    // whose ports the host's own connections share: see nat::LOOPBACK_SOURCE), the host's own
+    // address as itself, the host's direct connections and other containers (hairpin) as the
+    // gateway. Many short connections in a row through each keep being answered.
+    let ip = env.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]).stdout.trim().to_string();
+    let gateway = env.ok(&["network", "inspect", "-f", "{{json .IPAM.Config}}", &name]).stdout;
+    let gateway: serde_json::Value = serde_json::from_str(&gateway).unwrap();
+    let gateway = gateway[0]["Gateway"].as_str().unwrap().to_string();
+    let seen = |addr: &str| {
+        http_get_path(addr, "/cgi-bin/peer").trim().trim_start_matches("[::ffff:").trim_end_matches(']').to_string()
+    };
+    for _ in 0..3 {
+        assert_eq!(seen(&format!("127.0.0.1:{any}")), "169.254.7.1");
+        assert_eq!(seen(&format!("127.0.0.1:{local}")), "169.254.7.1");
+        assert_eq!(seen(&format!("{host_ip}:{any}")), host_ip);
+        assert_eq!(seen(&format!("{ip}:80")), gateway);
+    }
+    for addr in [format!("127.0.0.1:{any}"), format!("{ip}:80"), format!("{host_ip}:{any}")] {
+        for _ in 0..200 {
+            assert_eq!(http_get(&addr), "published\n");
+        }
+    }
+    let peer_url = format!("http://{host_ip}:{any}/cgi-bin/peer");
+    let from_container = env.ok(&["run", "--rm", "--network", &name, "bb", "wget", "-q", "-O", "-", &peer_url]).stdout;
+    assert_eq!(from_container.trim(), format!("[::ffff:{gateway}]"));
 
     // A taken host port fails the start with Docker's message, and leaves no network behind.
     let err =

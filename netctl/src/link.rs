@@ -64,7 +64,8 @@ pub fn bridge_up(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
         let index = netlink.index(name)?;
         netlink.add_address(index, name, gateway, prefix)?;
         // Published ports reach containers from 127.0.0.1: DNAT keeps the loopback source, which
-        // the kernel routes out of the bridge only with route_localnet (the source NAT of published ports, nat.rs, then fixes it).
+        // the kernel routes out of the bridge only with route_localnet (the source NAT of
+        // published ports, nat.rs, then fixes it).
         write_knob(&format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"))
     });
     if result.is_err() {

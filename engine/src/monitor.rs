@@ -183,27 +183,15 @@ fn monitor(
                     store.seed_volume(&m.source, &rootfs, &m.target)?;
                 }
                 let mounted: Vec<&str> = record.host_config.mounts.iter().map(|m| m.target.as_str()).collect();
-                if let Err((code, message)) = crate::container::command_check::check_command(
+                let checked = crate::container::command_check::check_command(
                     &rootfs,
                     &record.path,
                     &record.config.env,
                     &record.config.working_dir,
                     &mounted,
-                ) {
-                    return fail_start(
-                        &store,
-                        &record,
-                        &mut state,
-                        first,
-                        code,
-                        message,
-                        reporter,
-                        &mut clients,
-                        &socket_path,
-                    );
-                }
+                );
                 let stdio = Stdio::new(record.config.open_stdin).map_err(|e| io_err(&dir, e))?;
-                let started = stdio.with_as_std_fds(|| launcher.start(&record, &rootfs, &dir));
+                let started = checked.and_then(|()| stdio.with_as_std_fds(|| launcher.start(&record, &rootfs, &dir)));
                 let (pid, console) = match started {
                     Ok(Started { pid, console }) => (pid, console),
                     Err((code, message)) => {

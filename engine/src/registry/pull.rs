@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
@@ -420,6 +421,9 @@ fn fetch_layer(
     ingest::unpack_stored_layer(root, &desc.digest, layer.diff_id, layer.parent, Some(&desc.media_type))
 }
 
+/// What a `BlobWriter` may hold before it writes (its `BufWriter`'s capacity).
+const WRITER_BUFFER: u64 = 256 * 1024;
+
 /// Where a layer is unpacked while its blob streams in.
 fn unpack_dir(root: &Path, blob: &Digest) -> std::path::PathBuf {
     root.join("tmp").join(format!("unpack-{}", blob.hex()))
@@ -457,6 +461,10 @@ struct Tee<'a, R> {
     report: &'a mut dyn FnMut(LayerStatus),
     last: Instant,
     failure: Option<Error>,
+    /// The partial file again, to send its pages to the disk as they come (its fsync at the
+    /// commit then has little left to do), and how far that has gone.
+    sync: Option<std::fs::File>,
+    sent: u64,
 }
 
 impl<R: Read> Read for Tee<'_, R> {
@@ -486,6 +494,12 @@ impl<R: Read> Read for Tee<'_, R> {
                 actual: format!("more than {} bytes", self.desc.size),
             });
             return Err(std::io::ErrorKind::InvalidData.into());
+        }
+        let written = self.writer.written();
+        if let Some(file) = self.sync.as_ref().filter(|_| written - self.sent >= layer::WRITEBACK_CHUNK) {
+            // Up to the end of the file: what the writer still buffers follows next time.
+            layer::start_writeback(file.as_fd(), self.sent, 0);
+            self.sent = written.saturating_sub(WRITER_BUFFER);
         }
         if n == 0 || self.last.elapsed() > Duration::from_millis(100) {
             self.last = Instant::now();
@@ -519,6 +533,7 @@ fn stream_layer(
     }
     let tmp = unpack_dir(root, &desc.digest);
     std::fs::create_dir(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
+    let writer_path = writer.path().to_path_buf();
     let mut tee = Tee {
         body: resp.into_body().into_reader(),
         writer: &mut writer,
@@ -527,6 +542,8 @@ fn stream_layer(
         report: &mut *report,
         last: Instant::now(),
         failure: None,
+        sync: std::fs::File::open(writer_path).ok(),
+        sent: 0,
     };
     let mut buffered = BufReader::with_capacity(256 * 1024, &mut tee);
     let applied = unpack_from(&mut buffered, &tmp);

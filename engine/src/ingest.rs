@@ -51,6 +51,19 @@ impl Store {
         layers: &[LayerRow],
         names: &[String],
     ) -> Result<(Digest, Vec<(String, Digest)>)> {
+        self.commit_image_with_repo_digest(config, manifest, layers, names, None)
+    }
+
+    /// `commit_image`, recording `repo_digest` (`repo@sha256:...`, what a pull resolved) for
+    /// the image in the same transaction.
+    pub fn commit_image_with_repo_digest(
+        &mut self,
+        config: &Digest,
+        manifest: Option<Digest>,
+        layers: &[LayerRow],
+        names: &[String],
+        repo_digest: Option<&str>,
+    ) -> Result<(Digest, Vec<(String, Digest)>)> {
         let config_bytes = self.read_blob(config)?;
         let parsed: ImageConfig = serde_json::from_slice(&config_bytes)
             .map_err(|source| Error::Json { what: format!("image config {config}"), source })?;
@@ -104,6 +117,9 @@ impl Store {
                 if let Some(old) = write::set_tag(tx, name, &row.id)? {
                     replaced.push((name.clone(), old));
                 }
+            }
+            if let Some(repo_digest) = repo_digest {
+                write::set_repo_digest(tx, repo_digest, &row.id)?;
             }
             Ok(replaced)
         })?;

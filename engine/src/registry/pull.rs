@@ -19,7 +19,7 @@ use super::credentials::DockerConfig;
 use super::progress::{Event, LayerStatus, Progress};
 use super::transport::{error_detail, read_small, Body, Client, HttpResponse};
 use super::{endpoints, Endpoint, RegistryError, RegistryOptions};
-use crate::db::{write, LayerRow};
+use crate::db::LayerRow;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::ingest;
@@ -265,9 +265,9 @@ fn pull_from(
         Some(n) => store.db.tag_target(n)?,
         None => store.db.image(&config)?.map(|i| i.id),
     };
-    let (id, _) = store.commit_image(&config, Some(manifest_digest), &rows, &names)?;
     let repo_digest = format!("{}@{top}", reference.repository());
-    store.db.transaction(|tx| write::set_repo_digest(tx, &repo_digest, &id))?;
+    let (id, _) =
+        store.commit_image_with_repo_digest(&config, Some(manifest_digest), &rows, &names, Some(&repo_digest))?;
     let fresh = before.as_ref() != Some(&id);
     progress.event(Event::Line(format!("Digest: {top}")));
     let familiar = reference.familiar();

@@ -404,6 +404,15 @@ fn registry_errors() {
     let e = fails(&b, &["pull", &name], 1);
     assert!(e.stderr.contains(&format!("blob sha256:{hex}")) && e.stderr.contains("digest mismatch"), "{}", e.stderr);
     assert_eq!(ok(&b, &["images", "-q"]).stdout, "", "a failed pull left an image");
+    // The layer was unpacked as it streamed in: nothing of it stays, neither the blob nor
+    // the half-unpacked directory.
+    let tmp: Vec<String> = std::fs::read_dir(b.root().join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(tmp.is_empty(), "a failed pull left {tmp:?}");
+    assert!(!b.root().join("blobs/sha256").join(&hex).exists(), "a blob with the wrong digest landed");
 }
 
 #[test]
@@ -1036,4 +1045,41 @@ fn registry_round_trips_with_skopeo() {
     let b = Env::new();
     ok(&b, &["pull", &theirs]);
     assert_eq!(ok(&b, &["run", "--rm", &theirs, "echo", "from skopeo"]).stdout, "from skopeo\n");
+}
+
+/// A config whose diff ID does not match its (compressed) layer: the pull, which unpacks the
+/// layer as it streams in, refuses it, and neither the layer nor its half-unpacked directory
+/// stays.
+#[test]
+fn registry_pull_checks_diff_ids() {
+    require("skopeo");
+    let reg = Registry::start();
+    let a = Env::new();
+    let mut layout = Layout::new(a.path("layout"));
+    let tar = layer_tar(&[("hello", &noise(300_000, 3))]);
+    // OCI media types: skopeo's OCI layouts list no others.
+    let honest = layout.image("amd64", &[tar], Kind::Zstd);
+    let read = |digest: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(layout.dir.join("blobs/sha256").join(&digest[7..])).unwrap()).unwrap()
+    };
+    let mut manifest = read(honest["digest"].as_str().unwrap());
+    let mut config = read(manifest["config"]["digest"].as_str().unwrap());
+    config["rootfs"]["diff_ids"][0] = sha256(b"some other layer").into();
+    let (cd, cs) = layout.blob(config.to_string().as_bytes());
+    manifest["config"]["digest"] = cd.into();
+    manifest["config"]["size"] = cs.into();
+    let (md, ms) = layout.blob(manifest.to_string().as_bytes());
+    let name = format!("{}/lying:1", reg.addr);
+    layout.add(serde_json::json!({"mediaType": manifest["mediaType"], "digest": md, "size": ms}), "1", &name);
+    layout.finish();
+    sh(&format!("skopeo copy -q --dest-tls-verify=false oci:{}:1 docker://{name}", layout.dir.display()));
+
+    let b = Env::new();
+    let e = fails(&b, &["pull", &name], 1);
+    let blob = manifest["layers"][0]["digest"].as_str().unwrap();
+    assert!(e.stderr.contains(&format!("layer {blob}")) && e.stderr.contains("digest mismatch"), "{}", e.stderr);
+    assert_eq!(ok(&b, &["images", "-q"]).stdout, "", "a refused pull left an image");
+    let left = |dir: &str| std::fs::read_dir(b.root().join(dir)).unwrap().count();
+    assert_eq!(left("tmp"), 0, "a refused pull left temporary files");
+    assert_eq!(left("layers"), 0, "a refused layer landed");
 }

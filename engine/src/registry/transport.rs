@@ -379,6 +379,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_oauth_errors() {
+        let body = br#"{"error":"invalid_grant","error_description":"refresh token expired"}"#;
+        assert_eq!(oauth_error(body).as_deref(), Some("invalid_grant: refresh token expired"));
+        assert_eq!(oauth_error(br#"{"error":"invalid_request"}"#).as_deref(), Some("invalid_request"));
+        assert_eq!(oauth_error(br#"{"errors":[{"code":"DENIED"}]}"#), None);
+        assert_eq!(oauth_error(b"<html>"), None);
+    }
+
+    #[test]
     fn resolves_locations_and_reads_errors() {
         assert_eq!(
             resolve("http://h:5000/v2/x/blobs/uploads/", "/v2/x/blobs/uploads/u1?_state=s"),

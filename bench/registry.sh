@@ -6,8 +6,9 @@
 # podman's state roots (private to this bench) are wiped before each run, docker's image is
 # removed (its daemon may hold other people's images), skopeo's layout directory is wiped.
 # Usage: bench/registry.sh   (as root; BERTH_BIN=path uses that berth binary instead of a
-# release build; RUNS=n changes the 10 runs; PUSH=0 skips the push; results as hyperfine
-# tables, markdown in $work/push.md and $work/pull.md)
+# release build; BERTH_BEFORE=path adds another berth binary to the pull's run; RUNS=n changes
+# the 10 runs; PUSH=0 skips the push; results as hyperfine tables, markdown in $work/push.md
+# and $work/pull.md)
 source "$(dirname "$0")/common.sh"
 need docker-registry docker-registry
 need skopeo skopeo
@@ -110,9 +111,15 @@ skopeo copy -q --dest-tls-verify=false --dest-compress --dest-compress-format gz
   "oci:$work/layers2-oci:1" "docker://$reg/bench/gz:1"
 pull_root="$work/berth-pull-root" pull_run="$work/berth-pull-run"
 podman_pull="podman --root $work/podman-pull-root --runroot $work/podman-pull-run --storage-driver overlay --events-backend none"
+# BERTH_BEFORE=path: another berth binary (an earlier build) pulls in the same run.
+before=()
+if [ -n "${BERTH_BEFORE:-}" ]; then
+  before=(--prepare "rm -rf $pull_root $pull_run; sync" -n "berth pull ($BERTH_BEFORE)"
+    "BERTH_ROOT=$pull_root BERTH_RUNROOT=$pull_run $BERTH_BEFORE pull -q $reg/bench/gz:1")
+fi
 hyperfine --warmup 1 --runs "$runs" --export-markdown "$work/pull.md" \
   --prepare "rm -rf $pull_root $pull_run; sync" -n "berth pull" \
-  "BERTH_ROOT=$pull_root BERTH_RUNROOT=$pull_run $berth pull -q $reg/bench/gz:1" \
+  "BERTH_ROOT=$pull_root BERTH_RUNROOT=$pull_run $berth pull -q $reg/bench/gz:1" "${before[@]}" \
   --prepare "docker rmi -f $id >/dev/null 2>&1; sync; true" -n "docker pull" "docker pull -q $reg/bench/gz:1" \
   --prepare "rm -rf $work/podman-pull-root $work/podman-pull-run; sync" -n "podman pull" \
   "$podman_pull pull -q --tls-verify=false $reg/bench/gz:1" \

@@ -7,7 +7,7 @@
 //! Range request next time; both are garbage to `system check` if no pull comes back for them.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -450,63 +450,117 @@ fn get_blob(client: &Client, path: &str, desc: &Descriptor, held: u64) -> Result
     Ok((status, resp))
 }
 
-/// Passes a blob's bytes from the registry's response to its reader while writing them to
-/// the partial blob file (which hashes them) and reporting progress. A failure is kept here,
-/// so the caller reports it as what it is, not as the decompressor's or tar's broken stream.
-struct Tee<'a, R> {
-    body: R,
-    writer: &'a mut BlobWriter,
-    desc: &'a Descriptor,
-    host: &'a str,
-    report: &'a mut dyn FnMut(LayerStatus),
-    last: Instant,
-    failure: Option<Error>,
-    /// The partial file again, to send its pages to the disk as they come (its fsync at the
-    /// commit then has little left to do), and how far that has gone.
-    sync: Option<std::fs::File>,
-    sent: u64,
+/// The size of the pieces a streamed blob is handed over in, and how many may wait.
+const CHUNK: usize = 128 * 1024;
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// The unpacking thread's side of a streamed blob: the pieces the download thread sends,
+/// read as one stream. Spent pieces go back to be filled again.
+struct Chunks {
+    rx: mpsc::Receiver<Vec<u8>>,
+    spent: mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
 }
 
-impl<R: Read> Read for Tee<'_, R> {
+impl Read for Chunks {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = match self.body.read(buf) {
-            Ok(n) => n,
-            Err(e) => {
-                self.failure = Some(
-                    RegistryError::Unreachable {
-                        host: self.host.into(),
-                        cause: format!("reading blob {}: {e}", self.desc.digest),
-                    }
-                    .into(),
-                );
-                return Err(e);
-            }
-        };
-        if let Err(e) = std::io::Write::write_all(self.writer, &buf[..n]) {
-            let kind = e.kind();
-            self.failure = Some(Error::Io { path: self.writer.path().to_path_buf(), source: e });
-            return Err(kind.into());
-        }
-        if self.writer.written() > self.desc.size {
-            self.failure = Some(Error::DigestMismatch {
-                what: format!("blob {}", self.desc.digest),
-                expected: format!("{} bytes", self.desc.size),
-                actual: format!("more than {} bytes", self.desc.size),
-            });
-            return Err(std::io::ErrorKind::InvalidData.into());
-        }
-        let written = self.writer.written();
-        if let Some(file) = self.sync.as_ref().filter(|_| written - self.sent >= layer::WRITEBACK_CHUNK) {
-            // Up to the end of the file: what the writer still buffers follows next time.
-            layer::start_writeback(file.as_fd(), self.sent, 0);
-            self.sent = written.saturating_sub(WRITER_BUFFER);
-        }
-        if n == 0 || self.last.elapsed() > Duration::from_millis(100) {
-            self.last = Instant::now();
-            (self.report)(LayerStatus::Downloading(self.writer.written(), self.desc.size));
-        }
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
     }
+}
+
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.pos == self.current.len() {
+            // A closed channel is the end of the stream (or of the download: its thread
+            // knows which).
+            let Ok(next) = self.rx.recv() else {
+                return Ok(&[]);
+            };
+            let spent = std::mem::replace(&mut self.current, next);
+            self.pos = 0;
+            if spent.capacity() > 0 {
+                let _ = self.spent.send(spent);
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.current.len());
+    }
+}
+
+/// The download thread's side of a streamed blob: reads the response to its end, writing
+/// each piece to the partial blob file (which hashes it), sending its pages to the disk as
+/// they come (the blob's fsync at the commit then has little left to do), reporting progress
+/// and handing the piece to the unpacking thread while that one still wants them. Returns
+/// the download's failure, if any: a broken connection, a write error, or more bytes than
+/// the manifest says.
+fn pump(
+    mut body: impl Read,
+    writer: &mut BlobWriter,
+    desc: &Descriptor,
+    host: &str,
+    report: &mut dyn FnMut(LayerStatus),
+    to_unpack: mpsc::SyncSender<Vec<u8>>,
+    spent: mpsc::Receiver<Vec<u8>>,
+) -> Option<Error> {
+    let sync = std::fs::File::open(writer.path()).ok();
+    let (mut sent, mut last) = (0u64, Instant::now());
+    let mut to_unpack = Some(to_unpack);
+    report(LayerStatus::Downloading(0, desc.size));
+    loop {
+        let mut buf = spent.try_recv().unwrap_or_default();
+        buf.resize(CHUNK, 0);
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Some(
+                    RegistryError::Unreachable {
+                        host: host.into(),
+                        cause: format!("reading blob {}: {e}", desc.digest),
+                    }
+                    .into(),
+                )
+            }
+        };
+        if let Err(source) = std::io::Write::write_all(writer, &buf[..n]) {
+            return Some(Error::Io { path: writer.path().to_path_buf(), source });
+        }
+        let written = writer.written();
+        if written > desc.size {
+            return Some(Error::DigestMismatch {
+                what: format!("blob {}", desc.digest),
+                expected: format!("{} bytes", desc.size),
+                actual: format!("more than {} bytes", desc.size),
+            });
+        }
+        if let Some(file) = sync.as_ref().filter(|_| written - sent >= layer::WRITEBACK_CHUNK) {
+            // Up to the end of the file: what the writer still buffers follows next time.
+            layer::start_writeback(file.as_fd(), sent, 0);
+            sent = written.saturating_sub(WRITER_BUFFER);
+        }
+        if last.elapsed() > Duration::from_millis(100) {
+            last = Instant::now();
+            report(LayerStatus::Downloading(written, desc.size));
+        }
+        buf.truncate(n);
+        // The unpacking thread stops taking pieces when the layer is broken; the blob is
+        // still read to its end, so that its digest can say whether the registry sent
+        // something else.
+        if to_unpack.as_ref().is_some_and(|tx| tx.send(buf).is_err()) {
+            to_unpack = None;
+        }
+    }
+    report(LayerStatus::Downloading(writer.written(), desc.size));
+    None
 }
 
 /// A fresh download, unpacked as it arrives into `tmp/unpack-<blob hex>` (a name the partial
@@ -533,26 +587,22 @@ fn stream_layer(
     }
     let tmp = unpack_dir(root, &desc.digest);
     std::fs::create_dir(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
-    let writer_path = writer.path().to_path_buf();
-    let mut tee = Tee {
-        body: resp.into_body().into_reader(),
-        writer: &mut writer,
-        desc,
-        host: client.host(),
-        report: &mut *report,
-        last: Instant::now(),
-        failure: None,
-        sync: std::fs::File::open(writer_path).ok(),
-        sent: 0,
-    };
-    let mut buffered = BufReader::with_capacity(256 * 1024, &mut tee);
-    let applied = unpack_from(&mut buffered, &tmp);
-    // The rest of the blob: what follows the compressed stream, or, when the layer was
-    // broken, everything after the break (so its digest can say whether the registry sent
-    // something else). A failure here is the tee's.
-    let _ = std::io::copy(&mut buffered, &mut std::io::sink());
-    drop(buffered);
-    let outcome = match tee.failure.take() {
+    // Two threads per layer: this one downloads, stores and hashes the blob; the other
+    // decompresses, hashes and applies it. Each has about half the work, so even a single
+    // layer keeps two cores busy.
+    let (failure, applied) = std::thread::scope(|scope| {
+        let (to_unpack, rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let (spent_tx, spent) = mpsc::channel::<Vec<u8>>();
+        let tmp = &tmp;
+        let unpacker =
+            scope.spawn(move || unpack_from(Chunks { rx, spent: spent_tx, current: Vec::new(), pos: 0 }, tmp));
+        let failure = pump(resp.into_body().into_reader(), &mut writer, desc, client.host(), report, to_unpack, spent);
+        let applied = unpacker.join().unwrap_or_else(|_| {
+            Err(Error::Layer(layer::LayerError::Tar(std::io::Error::other("the unpacking thread failed"))))
+        });
+        (failure, applied)
+    });
+    let outcome = match failure {
         // The download's own failure explains any broken stream.
         Some(failure) => Err(failure),
         // Size and digest first: a blob that is not what the manifest names explains a
@@ -587,8 +637,8 @@ fn stream_layer(
     }))
 }
 
-/// Decompresses and applies a layer stream into `<tmp>/diff`, reading all of the compressed
-/// stream; returns the size of its files and the digest of its uncompressed bytes.
+/// Decompresses and applies a layer stream into `<tmp>/diff`; returns the size of its files
+/// and the digest of its uncompressed bytes.
 fn unpack_from(stream: impl BufRead, tmp: &Path) -> Result<(u64, Digest)> {
     let broken = |e| Error::Layer(layer::LayerError::Tar(e));
     let (_, reader) = layer::decompress(stream).map_err(broken)?;

@@ -1,7 +1,7 @@
 //! `pull`: manifest (an index or manifest list resolves to one platform), config, then the
-//! layers: a few download threads stream blobs into the store (each verified by size and
-//! digest before it lands), and this thread unpacks each layer as soon as it arrives (layers
-//! unpack independently: each has its own directory). Only when every layer is in does the
+//! layers: a few worker threads each take a layer, stream its blob into the store (verified
+//! by size and digest before it lands) and unpack it as it arrives, on a second thread
+//! (layers unpack independently: each has its own directory). Only when every layer is in does the
 //! image get a row, so a failed pull leaves no image. Blobs that landed stay (the next pull
 //! skips them) and a blob cut off mid-way stays as `tmp/partial-<hex>`, continued with a
 //! Range request next time; both are garbage to `system check` if no pull comes back for them.
@@ -284,7 +284,7 @@ enum Msg {
     Done(usize, Result<LayerRow>),
 }
 
-/// Fetches and unpacks the missing layers on a few threads, each layer on one thread from
+/// Fetches and unpacks the missing layers on a few threads, each layer on one of them from
 /// the first byte to its landed directory. Returns the layer rows, in order.
 fn fetch_layers(
     store: &Store,

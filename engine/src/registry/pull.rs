@@ -284,8 +284,9 @@ enum Msg {
     Done(usize, Result<LayerRow>),
 }
 
-/// Fetches and unpacks the missing layers on a few threads, each layer on one of them from
-/// the first byte to its landed directory. Returns the layer rows, in order.
+/// Fetches and unpacks the missing layers on a few threads, each layer on one of them (and a
+/// helper that unpacks what it downloads) from the first byte to its landed directory.
+/// Returns the layer rows, in order.
 fn fetch_layers(
     store: &Store,
     client: &Client,

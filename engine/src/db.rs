@@ -119,15 +119,7 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // A new database gets its tables in one transaction (one WAL fsync, not one per
-        // statement: a first command in an empty state root is that much quicker); an
-        // existing one runs the idempotent statements alone, taking no write lock.
-        let fresh: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-        if fresh == 0 {
-            conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))?;
-        } else {
-            conn.execute_batch(SCHEMA)?;
-        }
+        conn.execute_batch(SCHEMA)?;
         Ok(Db { conn })
     }
 

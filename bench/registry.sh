@@ -13,7 +13,6 @@ source "$(dirname "$0")/common.sh"
 need docker-registry docker-registry
 need skopeo skopeo
 setup_bench
-busybox_rootfs
 
 # The registry: a free port, its own storage, no blob-descriptor cache (each push's
 # --prepare empties the storage, and a cache would remember blobs that are gone).

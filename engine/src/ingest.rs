@@ -4,9 +4,9 @@
 //! (by rename, so each is whole) before any row points at them; what no row points at is
 //! garbage that `system check` reclaims.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::db::{write, ImageRow, LayerRow};
 use crate::digest::{Digest, HashingReader};
@@ -34,81 +34,11 @@ impl Store {
         parent: Option<&Digest>,
         media_type: Option<&str>,
     ) -> Result<LayerRow> {
-        let chain_id = match parent {
-            None => diff_id.clone(),
-            Some(p) => Digest::of_bytes(format!("{p} {diff_id}").as_bytes()),
-        };
+        let chain_id = chain_id_of(parent, diff_id);
         if let Some(row) = self.db.layer(&chain_id)? {
             return Ok(row);
         }
-        let file = self.open_blob(blob)?;
-        let (compression, reader) =
-            layer::decompress(BufReader::with_capacity(256 * 1024, file)).at(self.blob_path(blob))?;
-        let media_type = media_type.map(str::to_string).unwrap_or_else(|| layer_media_type(compression).to_string());
-        let target = self.layer_dir(&chain_id);
-        let size = if target.is_dir() {
-            // Unpacked by an earlier command that stopped before its commit: directories land
-            // whole (by rename), so it is complete; only its size is needed again.
-            dir_size(&target.join("diff"))
-        } else {
-            let tmp = self.temp_dir("layer")?;
-            let result =
-                self.apply_checked(reader, &tmp, blob, diff_id, compression == Compression::None && blob == diff_id);
-            match result {
-                Ok(size) => {
-                    if let Err(e) = fs::rename(&tmp, &target) {
-                        let _ = fs::remove_dir_all(&tmp);
-                        // Another berth process unpacked the same layer first: use its copy.
-                        if !target.is_dir() {
-                            return Err(e).at(&target);
-                        }
-                    }
-                    size
-                }
-                Err(e) => {
-                    let _ = fs::remove_dir_all(&tmp);
-                    return Err(e);
-                }
-            }
-        };
-        Ok(LayerRow {
-            chain_id,
-            diff_id: diff_id.clone(),
-            parent: parent.cloned(),
-            blob: blob.clone(),
-            media_type,
-            size,
-        })
-    }
-
-    /// Applies a layer stream into `<tmp>/diff`, verifying the diff ID unless the blob's own
-    /// (already verified) digest is it.
-    fn apply_checked(
-        &self,
-        reader: Box<dyn Read + '_>,
-        tmp: &Path,
-        blob: &Digest,
-        diff_id: &Digest,
-        already_verified: bool,
-    ) -> Result<u64> {
-        let diff = tmp.join("diff");
-        fs::create_dir(&diff).at(&diff)?;
-        if already_verified {
-            return Ok(layer::apply_layer(reader, &diff)?.size);
-        }
-        let mut hashing = HashingReader::new(reader);
-        let stats = layer::apply_layer(&mut hashing, &diff)?;
-        // The tar may end before the stream does (padding): hash all of it.
-        io::copy(&mut hashing, &mut io::sink()).at(self.blob_path(blob))?;
-        let (actual, _) = hashing.finish();
-        if actual != *diff_id {
-            return Err(Error::DigestMismatch {
-                what: format!("layer {blob}"),
-                expected: diff_id.to_string(),
-                actual: actual.to_string(),
-            });
-        }
-        Ok(stats.size)
+        unpack_stored_layer(self.root(), blob, diff_id, parent, media_type)
     }
 
     /// Stores an image whose config and layer blobs are in the store and whose layers are
@@ -120,6 +50,19 @@ impl Store {
         manifest: Option<Digest>,
         layers: &[LayerRow],
         names: &[String],
+    ) -> Result<(Digest, Vec<(String, Digest)>)> {
+        self.commit_image_with_repo_digest(config, manifest, layers, names, None)
+    }
+
+    /// `commit_image`, recording `repo_digest` (`repo@sha256:...`, what a pull resolved) for
+    /// the image in the same transaction.
+    pub fn commit_image_with_repo_digest(
+        &mut self,
+        config: &Digest,
+        manifest: Option<Digest>,
+        layers: &[LayerRow],
+        names: &[String],
+        repo_digest: Option<&str>,
     ) -> Result<(Digest, Vec<(String, Digest)>)> {
         let config_bytes = self.read_blob(config)?;
         let parsed: ImageConfig = serde_json::from_slice(&config_bytes)
@@ -175,6 +118,9 @@ impl Store {
                     replaced.push((name.clone(), old));
                 }
             }
+            if let Some(repo_digest) = repo_digest {
+                write::set_repo_digest(tx, repo_digest, &row.id)?;
+            }
             Ok(replaced)
         })?;
         Ok((row.id, replaced))
@@ -184,6 +130,93 @@ impl Store {
         let path = self.blob_path(digest);
         Ok(fs::metadata(&path).at(path)?.len())
     }
+}
+
+/// The chain ID of a layer with this diff ID on top of `parent`'s chain.
+pub fn chain_id_of(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
+    match parent {
+        None => diff_id.clone(),
+        Some(p) => Digest::of_bytes(format!("{p} {diff_id}").as_bytes()),
+    }
+}
+
+/// `<root>/layers/<chain hex>`, as `Store::layer_dir` names it (for threads without a `Store`).
+pub fn layer_dir_at(root: &Path, chain_id: &Digest) -> PathBuf {
+    root.join("layers").join(chain_id.hex())
+}
+
+/// `Store::unpack_layer` without the database: unpacks the stored blob `blob` into its chain
+/// directory unless that exists already. Takes the root, so download threads can call it.
+pub fn unpack_stored_layer(
+    root: &Path,
+    blob: &Digest,
+    diff_id: &Digest,
+    parent: Option<&Digest>,
+    media_type: Option<&str>,
+) -> Result<LayerRow> {
+    let chain_id = chain_id_of(parent, diff_id);
+    let blob_path = root.join("blobs/sha256").join(blob.hex());
+    let file = File::open(&blob_path).at(&blob_path)?;
+    let (compression, reader) = layer::decompress(BufReader::with_capacity(256 * 1024, file)).at(&blob_path)?;
+    let media_type = media_type.map(str::to_string).unwrap_or_else(|| layer_media_type(compression).to_string());
+    let target = layer_dir_at(root, &chain_id);
+    let size = if target.is_dir() {
+        // Unpacked by an earlier command that stopped before its commit: directories land
+        // whole (by rename), so it is complete; only its size is needed again.
+        dir_size(&target.join("diff"))
+    } else {
+        let tmp = root.join("tmp").join(format!("layer-{:016x}", rand::random::<u64>()));
+        fs::create_dir(&tmp).at(&tmp)?;
+        let already_verified = compression == Compression::None && blob == diff_id;
+        let result = apply_checked(reader, &tmp, already_verified).and_then(|(size, actual)| match actual {
+            Some(actual) if actual != *diff_id => Err(Error::DigestMismatch {
+                what: format!("layer {blob}"),
+                expected: diff_id.to_string(),
+                actual: actual.to_string(),
+            }),
+            _ => Ok(size),
+        });
+        match result {
+            Ok(size) => {
+                land_layer(&tmp, &target)?;
+                size
+            }
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        }
+    };
+    Ok(LayerRow { chain_id, diff_id: diff_id.clone(), parent: parent.cloned(), blob: blob.clone(), media_type, size })
+}
+
+/// Applies a layer stream into `<tmp>/diff` (created here). Returns the size of its files and,
+/// unless `already_verified` (the blob's own verified digest is its diff ID), the digest of
+/// the whole uncompressed stream.
+pub fn apply_checked(reader: impl Read, tmp: &Path, already_verified: bool) -> Result<(u64, Option<Digest>)> {
+    let diff = tmp.join("diff");
+    fs::create_dir(&diff).at(&diff)?;
+    if already_verified {
+        return Ok((layer::apply_layer(reader, &diff)?.size, None));
+    }
+    let mut hashing = HashingReader::new(reader);
+    let stats = layer::apply_layer(&mut hashing, &diff)?;
+    // The tar may end before the stream does (padding): hash all of it.
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::Layer(layer::LayerError::Tar(e)))?;
+    let (actual, _) = hashing.finish();
+    Ok((stats.size, Some(actual)))
+}
+
+/// Renames a complete temp layer directory to its chain directory. If another berth process
+/// landed the same layer first, its copy is used and this one goes.
+pub fn land_layer(tmp: &Path, target: &Path) -> Result<()> {
+    if let Err(e) = fs::rename(tmp, target) {
+        let _ = fs::remove_dir_all(tmp);
+        if !target.is_dir() {
+            return Err(e).at(target);
+        }
+    }
+    Ok(())
 }
 
 /// Sum of regular file sizes under a directory (what Docker reports as a layer's size).

@@ -404,6 +404,15 @@ fn registry_errors() {
     let e = fails(&b, &["pull", &name], 1);
     assert!(e.stderr.contains(&format!("blob sha256:{hex}")) && e.stderr.contains("digest mismatch"), "{}", e.stderr);
     assert_eq!(ok(&b, &["images", "-q"]).stdout, "", "a failed pull left an image");
+    // The layer was unpacked as it streamed in: nothing of it stays, neither the blob nor
+    // the half-unpacked directory.
+    let tmp: Vec<String> = std::fs::read_dir(b.root().join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(tmp.is_empty(), "a failed pull left {tmp:?}");
+    assert!(!b.root().join("blobs/sha256").join(&hex).exists(), "a blob with the wrong digest landed");
 }
 
 #[test]
@@ -652,10 +661,13 @@ fn b64url(bytes: &[u8]) -> String {
     out
 }
 
+/// The OAuth2 refresh token (docker's `identitytoken`) the token service accepts.
+const REFRESH_TOKEN: &str = "refresh-alice-0123";
+
 /// A token service in the distribution registry's own scheme: answers `GET /token` for
-/// alice:s3cret with an RS256 JWT (signed by `openssl`, its certificate in the token's `x5c`,
+/// alice:s3cret, and OAuth2's `POST /token` with the refresh token `REFRESH_TOKEN`, with an RS256 JWT (signed by `openssl`, its certificate in the token's `x5c`,
 /// trusted by the registry's `rootcertbundle`) granting the scopes asked for. Records each
-/// request's query and whether it carried credentials.
+/// request's query (a POST's form, after `POST `) and whether it carried credentials.
 struct TokenServer {
     port: u16,
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -691,12 +703,41 @@ fn token_server() -> TokenServer {
                 head.push(byte[0]);
             }
             let head = String::from_utf8_lossy(&head).into_owned();
+            let post = head.starts_with("POST ");
             let target = head.split(' ').nth(1).unwrap_or("").to_string();
-            let query = target.split_once('?').map_or("", |(_, q)| q).to_string();
-            let authorized = head.lines().any(|l| {
-                l.to_ascii_lowercase().starts_with("authorization: basic ") && l.ends_with("YWxpY2U6czNjcmV0")
-            });
-            seen.lock().unwrap().push(format!("{query} authorized={authorized}"));
+            let query = if post {
+                // OAuth2's refresh-token grant: a form in the body.
+                let len = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                let _ = conn.read_exact(&mut body);
+                String::from_utf8_lossy(&body).into_owned()
+            } else {
+                target.split_once('?').map_or("", |(_, q)| q).to_string()
+            };
+            let form = |key: &str| query.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}=")[..]));
+            let authorized = if post {
+                form("grant_type") == Some("refresh_token")
+                    && form("refresh_token") == Some(REFRESH_TOKEN)
+                    && form("client_id").is_some_and(|c| !c.is_empty())
+            } else {
+                head.lines().any(|l| {
+                    l.to_ascii_lowercase().starts_with("authorization: basic ") && l.ends_with("YWxpY2U6czNjcmV0")
+                })
+            };
+            let method = if post { "POST " } else { "" };
+            seen.lock().unwrap().push(format!("{method}{query} authorized={authorized}"));
+            if !authorized && post {
+                let body = r#"{"error":"invalid_grant","error_description":"unknown refresh token"}"#;
+                let _ = conn.write_all(
+                    format!("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                        .as_bytes(),
+                );
+                continue;
+            }
             if !authorized {
                 let _ = conn.write_all(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 continue;
@@ -704,6 +745,7 @@ fn token_server() -> TokenServer {
             let access: Vec<serde_json::Value> = query
                 .split('&')
                 .filter_map(|kv| kv.strip_prefix("scope="))
+                .flat_map(|s| s.split("%20").map(String::from).collect::<Vec<_>>())
                 .map(|s| s.replace("%3A", ":").replace("%2F", "/").replace("%2C", ","))
                 .filter_map(|s| {
                     let mut parts = s.splitn(3, ':');
@@ -725,7 +767,13 @@ fn token_server() -> TokenServer {
                 .unwrap();
             openssl.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
             let sig = openssl.wait_with_output().unwrap().stdout;
-            let body = serde_json::json!({"token": format!("{input}.{}", b64url(&sig))}).to_string();
+            let token = format!("{input}.{}", b64url(&sig));
+            let body = if post {
+                serde_json::json!({"access_token": token, "refresh_token": REFRESH_TOKEN, "expires_in": 300})
+            } else {
+                serde_json::json!({"token": token})
+            }
+            .to_string();
             let _ = conn.write_all(
                 format!(
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -770,6 +818,55 @@ fn registry_token_auth() {
     assert_eq!(image_id(&a, &name), image_id(&b, &name));
     let requests = tokens.requests.lock().unwrap().clone();
     assert!(requests.iter().any(|r| r.contains("scope=repository:tok/bb:pull ")), "{requests:#?}");
+}
+
+/// docker's `identitytoken` (an OAuth2 refresh token in `auths.<host>`): berth trades it for
+/// an access token with a POSTed form, as docker does, and says so when it is refused.
+#[test]
+fn registry_identity_token() {
+    let tokens = token_server();
+    let reg = Registry::start_with(&format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: berth-test\n    issuer: berth-issuer\n    rootcertbundle: {}\n",
+        tokens.port,
+        tokens.cert.display()
+    ));
+    let a = Env::new();
+    let name = format!("{}/oauth/bb:1", reg.addr);
+    a.busybox(&name);
+    let config = |token: &str| {
+        std::fs::create_dir_all(a.path("docker-config")).unwrap();
+        let json = serde_json::json!({"auths": {reg.addr.clone(): {"identitytoken": token}}});
+        std::fs::write(a.path("docker-config/config.json"), json.to_string()).unwrap();
+    };
+    config(REFRESH_TOKEN);
+    ok(&a, &["push", &name]);
+    let requests = tokens.requests.lock().unwrap().clone();
+    let post = requests.iter().find(|r| r.starts_with("POST ")).unwrap_or_else(|| panic!("no POST: {requests:#?}"));
+    for field in [
+        "grant_type=refresh_token",
+        &format!("refresh_token={REFRESH_TOKEN}"),
+        "client_id=berth",
+        "service=berth-test",
+        "scope=repository:oauth/bb:pull,push",
+    ] {
+        assert!(post.contains(field), "{field} missing: {post}");
+    }
+    assert!(post.ends_with("authorized=true"), "{post}");
+    assert!(!requests.iter().any(|r| !r.starts_with("POST ") && r.ends_with("authorized=true")), "{requests:#?}");
+    let b = Env::new();
+    std::fs::create_dir_all(b.path("docker-config")).unwrap();
+    std::fs::copy(a.path("docker-config/config.json"), b.path("docker-config/config.json")).unwrap();
+    ok(&b, &["pull", &name]);
+    assert_eq!(image_id(&a, &name), image_id(&b, &name));
+
+    // A refresh token the service does not know: the OAuth2 error, in one line.
+    config("stale-token");
+    let e = fails(&a, &["pull", &name], 1);
+    assert!(
+        e.stderr.contains("unauthorized") && e.stderr.contains("invalid_grant: unknown refresh token"),
+        "{}",
+        e.stderr
+    );
 }
 
 fn run_env(env: &Env, args: &[&str], input: Option<&str>, vars: &[(&str, String)]) -> Run {
@@ -1036,4 +1133,41 @@ fn registry_round_trips_with_skopeo() {
     let b = Env::new();
     ok(&b, &["pull", &theirs]);
     assert_eq!(ok(&b, &["run", "--rm", &theirs, "echo", "from skopeo"]).stdout, "from skopeo\n");
+}
+
+/// A config whose diff ID does not match its (compressed) layer: the pull, which unpacks the
+/// layer as it streams in, refuses it, and neither the layer nor its half-unpacked directory
+/// stays.
+#[test]
+fn registry_pull_checks_diff_ids() {
+    require("skopeo");
+    let reg = Registry::start();
+    let a = Env::new();
+    let mut layout = Layout::new(a.path("layout"));
+    let tar = layer_tar(&[("hello", &noise(300_000, 3))]);
+    // OCI media types: skopeo's OCI layouts list no others.
+    let honest = layout.image("amd64", &[tar], Kind::Zstd);
+    let read = |digest: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(layout.dir.join("blobs/sha256").join(&digest[7..])).unwrap()).unwrap()
+    };
+    let mut manifest = read(honest["digest"].as_str().unwrap());
+    let mut config = read(manifest["config"]["digest"].as_str().unwrap());
+    config["rootfs"]["diff_ids"][0] = sha256(b"some other layer").into();
+    let (cd, cs) = layout.blob(config.to_string().as_bytes());
+    manifest["config"]["digest"] = cd.into();
+    manifest["config"]["size"] = cs.into();
+    let (md, ms) = layout.blob(manifest.to_string().as_bytes());
+    let name = format!("{}/lying:1", reg.addr);
+    layout.add(serde_json::json!({"mediaType": manifest["mediaType"], "digest": md, "size": ms}), "1", &name);
+    layout.finish();
+    sh(&format!("skopeo copy -q --dest-tls-verify=false oci:{}:1 docker://{name}", layout.dir.display()));
+
+    let b = Env::new();
+    let e = fails(&b, &["pull", &name], 1);
+    let blob = manifest["layers"][0]["digest"].as_str().unwrap();
+    assert!(e.stderr.contains(&format!("layer {blob}")) && e.stderr.contains("digest mismatch"), "{}", e.stderr);
+    assert_eq!(ok(&b, &["images", "-q"]).stdout, "", "a refused pull left an image");
+    let left = |dir: &str| std::fs::read_dir(b.root().join(dir)).unwrap().count();
+    assert_eq!(left("tmp"), 0, "a refused pull left temporary files");
+    assert_eq!(left("layers"), 0, "a refused layer landed");
 }

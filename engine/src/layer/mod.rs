@@ -6,6 +6,6 @@ mod compression;
 mod diff;
 
 pub(crate) use apply::remove_at;
-pub use apply::{apply_layer, ApplyStats, LayerError};
+pub use apply::{apply_layer, start_writeback, ApplyStats, LayerError, WRITEBACK_CHUNK};
 pub use compression::{decompress, Compression};
 pub use diff::{write_item_tar, write_layer_tar};

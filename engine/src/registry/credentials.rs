@@ -101,7 +101,10 @@ impl DockerConfig {
         };
         if let Some(token) = entry.get("identitytoken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
             // docker's convention: an identity token travels as the password of user "<token>".
-            return Ok(Some(Credential { username: "<token>".into(), secret: token.into() }));
+            return Ok(Some(Credential {
+                username: super::transport::IDENTITY_TOKEN_USER.into(),
+                secret: token.into(),
+            }));
         }
         if let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD

@@ -1,13 +1,14 @@
 //! `pull`: manifest (an index or manifest list resolves to one platform), config, then the
-//! layers: a few download threads stream blobs into the store (each verified by size and
-//! digest before it lands), and this thread unpacks each layer as soon as it arrives (layers
-//! unpack independently: each has its own directory). Only when every layer is in does the
+//! layers: a few worker threads each take a layer, stream its blob into the store (verified
+//! by size and digest before it lands) and unpack it as it arrives, on a second thread
+//! (layers unpack independently: each has its own directory). Only when every layer is in does the
 //! image get a row, so a failed pull leaves no image. Blobs that landed stay (the next pull
 //! skips them) and a blob cut off mid-way stays as `tmp/partial-<hex>`, continued with a
 //! Range request next time; both are garbage to `system check` if no pull comes back for them.
 
 use std::collections::VecDeque;
-use std::io::Read;
+use std::io::{BufRead, Read};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
@@ -16,11 +17,13 @@ use std::time::{Duration, Instant};
 use super::auth::repository_scope;
 use super::credentials::DockerConfig;
 use super::progress::{Event, LayerStatus, Progress};
-use super::transport::{error_detail, read_small, Body, Client};
+use super::transport::{error_detail, read_small, Body, Client, HttpResponse};
 use super::{endpoints, Endpoint, RegistryError, RegistryOptions};
-use crate::db::{write, LayerRow};
+use crate::db::LayerRow;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
+use crate::ingest;
+use crate::layer;
 use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest, Platform};
 use crate::reference::Reference;
 use crate::store::{BlobWriter, Store};
@@ -262,9 +265,9 @@ fn pull_from(
         Some(n) => store.db.tag_target(n)?,
         None => store.db.image(&config)?.map(|i| i.id),
     };
-    let (id, _) = store.commit_image(&config, Some(manifest_digest), &rows, &names)?;
     let repo_digest = format!("{}@{top}", reference.repository());
-    store.db.transaction(|tx| write::set_repo_digest(tx, &repo_digest, &id))?;
+    let (id, _) =
+        store.commit_image_with_repo_digest(&config, Some(manifest_digest), &rows, &names, Some(&repo_digest))?;
     let fresh = before.as_ref() != Some(&id);
     progress.event(Event::Line(format!("Digest: {top}")));
     let familiar = reference.familiar();
@@ -278,11 +281,12 @@ fn pull_from(
 
 enum Msg {
     Status(usize, LayerStatus),
-    Done(usize, Result<()>),
+    Done(usize, Result<LayerRow>),
 }
 
-/// Downloads the missing layer blobs on a few threads and unpacks each on this thread as it
-/// arrives. Returns the layer rows, in order.
+/// Fetches and unpacks the missing layers on a few threads, each layer on one of them (and a
+/// helper that unpacks what it downloads) from the first byte to its landed directory.
+/// Returns the layer rows, in order.
 fn fetch_layers(
     store: &Store,
     client: &Client,
@@ -295,7 +299,6 @@ fn fetch_layers(
     let chains = oci::chain_ids(diff_ids);
     let short = |i: usize| layers[i].digest.short().to_string();
     let mut rows: Vec<Option<LayerRow>> = vec![None; layers.len()];
-    let mut ready: Vec<usize> = Vec::new();
     let mut queue: VecDeque<usize> = VecDeque::new();
     for (i, layer) in layers.iter().enumerate() {
         if let Some(row) = store.db.layer(&chains[i])? {
@@ -304,7 +307,7 @@ fn fetch_layers(
         } else if store.has_blob(&layer.digest) {
             // Downloaded by an earlier pull that stopped before it unpacked everything.
             progress.event(Event::Layer { id: short(i), status: LayerStatus::DownloadComplete });
-            ready.push(i);
+            queue.push_back(i);
         } else {
             progress.event(Event::Layer { id: short(i), status: LayerStatus::PullingFsLayer });
             queue.push_back(i);
@@ -312,17 +315,9 @@ fn fetch_layers(
     }
     let workers = options.max_concurrent.max(1).min(queue.len());
     for &i in queue.iter().skip(workers) {
-        progress.event(Event::Layer { id: short(i), status: LayerStatus::Waiting });
-    }
-    let unpack = |i: usize, progress: &mut dyn Progress| -> Result<LayerRow> {
-        progress.event(Event::Layer { id: short(i), status: LayerStatus::Extracting });
-        let parent = if i == 0 { None } else { Some(&chains[i - 1]) };
-        let row = store.unpack_layer(&layers[i].digest, &diff_ids[i], parent, Some(&layers[i].media_type))?;
-        progress.event(Event::Layer { id: short(i), status: LayerStatus::PullComplete });
-        Ok(row)
-    };
-    for i in ready {
-        rows[i] = Some(unpack(i, progress)?);
+        if !store.has_blob(&layers[i].digest) {
+            progress.event(Event::Layer { id: short(i), status: LayerStatus::Waiting });
+        }
     }
 
     let queue = Mutex::new(queue);
@@ -333,7 +328,7 @@ fn fetch_layers(
         let (tx, rx) = mpsc::channel::<Msg>();
         for _ in 0..workers {
             let tx = tx.clone();
-            let (queue, abort, root) = (&queue, &abort, &root);
+            let (queue, abort, root, chains) = (&queue, &abort, &root, &chains);
             scope.spawn(move || loop {
                 if abort.load(Ordering::Relaxed) {
                     break;
@@ -341,7 +336,12 @@ fn fetch_layers(
                 let Some(i) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
                     break;
                 };
-                let result = fetch_one(client, path, &layers[i], root, &mut |s| {
+                let layer = LayerJob {
+                    desc: &layers[i],
+                    diff_id: &diff_ids[i],
+                    parent: if i == 0 { None } else { Some(&chains[i - 1]) },
+                };
+                let result = fetch_layer(client, path, &layer, root, &mut |s| {
                     let _ = tx.send(Msg::Status(i, s));
                 });
                 let _ = tx.send(Msg::Done(i, result));
@@ -352,14 +352,10 @@ fn fetch_layers(
         for msg in rx {
             match msg {
                 Msg::Status(i, status) => progress.event(Event::Layer { id: short(i), status }),
-                Msg::Done(i, Ok(())) if first_error.is_none() => match unpack(i, progress) {
-                    Ok(row) => rows[i] = Some(row),
-                    Err(e) => {
-                        abort.store(true, Ordering::Relaxed);
-                        first_error = Some(e);
-                    }
-                },
-                Msg::Done(_, Ok(())) => {}
+                Msg::Done(i, Ok(row)) => {
+                    progress.event(Event::Layer { id: short(i), status: LayerStatus::PullComplete });
+                    rows[i] = Some(row);
+                }
                 Msg::Done(_, Err(e)) => {
                     abort.store(true, Ordering::Relaxed);
                     first_error.get_or_insert(e);
@@ -378,20 +374,281 @@ fn fetch_layers(
         .collect()
 }
 
-fn fetch_one(
-    client: &Client,
-    path: &str,
-    desc: &Descriptor,
-    root: &Path,
-    report: &mut dyn FnMut(LayerStatus),
-) -> Result<()> {
-    download(client, path, desc, root, report)?;
-    report(LayerStatus::DownloadComplete);
-    Ok(())
+/// One layer to fetch: its blob, its uncompressed digest and its parent's chain ID.
+struct LayerJob<'a> {
+    desc: &'a Descriptor,
+    diff_id: &'a Digest,
+    parent: Option<&'a Digest>,
 }
 
-/// Streams one blob into `writer` (continuing what it holds with a Range request), checks
-/// size and digest, and commits it into the store.
+/// Gets one layer into the store: its blob verified and stored, its directory unpacked. A
+/// fresh download is unpacked as it streams in (one pass: the bytes go to the blob file, its
+/// digest, the decompressor, the diff ID's digest and the tar applier); a blob already stored,
+/// or one continued from a partial download, is unpacked from the store once it is in.
+fn fetch_layer(
+    client: &Client,
+    path: &str,
+    layer: &LayerJob,
+    root: &Path,
+    report: &mut dyn FnMut(LayerStatus),
+) -> Result<LayerRow> {
+    let desc = layer.desc;
+    let blob_path = root.join("blobs/sha256").join(desc.digest.hex());
+    let chain = ingest::chain_id_of(layer.parent, layer.diff_id);
+    if !blob_path.is_file() {
+        let (writer, held) = BlobWriter::partial(root, &desc.digest)?;
+        let unpacked = ingest::layer_dir_at(root, &chain).is_dir();
+        if blob_path.is_file() {
+            // Another pull stored it while this one waited for the partial file's lock.
+            writer.discard();
+        } else {
+            // What a pull of this blob that was cut off left half-unpacked: the partial
+            // file's lock, held now, guards it.
+            let stale = unpack_dir(root, &desc.digest);
+            if stale.exists() {
+                let _ = std::fs::remove_dir_all(&stale);
+            }
+            if held == 0 && !unpacked {
+                if let Some(row) = stream_layer(client, path, layer, &chain, root, writer, report)? {
+                    return Ok(row);
+                }
+            } else {
+                download_into(client, path, desc, root, writer, report)?;
+            }
+            report(LayerStatus::DownloadComplete);
+        }
+    }
+    report(LayerStatus::Extracting);
+    ingest::unpack_stored_layer(root, &desc.digest, layer.diff_id, layer.parent, Some(&desc.media_type))
+}
+
+/// What a `BlobWriter` may hold before it writes (its `BufWriter`'s capacity).
+const WRITER_BUFFER: u64 = 256 * 1024;
+
+/// Where a layer is unpacked while its blob streams in.
+fn unpack_dir(root: &Path, blob: &Digest) -> std::path::PathBuf {
+    root.join("tmp").join(format!("unpack-{}", blob.hex()))
+}
+
+/// The response to a GET of a blob from byte `held` on (a Range request when `held` > 0),
+/// or the registry's refusal as an error.
+fn get_blob(client: &Client, path: &str, desc: &Descriptor, held: u64) -> Result<(u16, HttpResponse)> {
+    let url = client.url(&format!("{path}/blobs/{}", desc.digest));
+    let range = format!("bytes={held}-");
+    let headers: Vec<(&str, &str)> = if held > 0 { vec![("Range", range.as_str())] } else { Vec::new() };
+    let resp = client.send("GET", &url, &headers, Body::Empty)?;
+    let status = resp.status().as_u16();
+    if status != 200 && status != 206 {
+        let body = read_small(resp, 1 << 20, client.host()).unwrap_or_default();
+        let (_, detail) = error_detail(&body);
+        return Err(match status {
+            401 => RegistryError::Unauthorized { host: client.host().into(), detail },
+            404 => RegistryError::Protocol(format!("{}: blob {} unknown to the registry", client.host(), desc.digest)),
+            s => RegistryError::Protocol(format!("{}: blob {}: answered {s}: {detail}", client.host(), desc.digest)),
+        }
+        .into());
+    }
+    Ok((status, resp))
+}
+
+/// The size of the pieces a streamed blob is handed over in, and how many may wait.
+const CHUNK: usize = 128 * 1024;
+const CHUNKS_IN_FLIGHT: usize = 16;
+
+/// The unpacking thread's side of a streamed blob: the pieces the download thread sends,
+/// read as one stream. Spent pieces go back to be filled again.
+struct Chunks {
+    rx: mpsc::Receiver<Vec<u8>>,
+    spent: mpsc::Sender<Vec<u8>>,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Chunks {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.pos == self.current.len() {
+            // A closed channel is the end of the stream (or of the download: its thread
+            // knows which).
+            let Ok(next) = self.rx.recv() else {
+                return Ok(&[]);
+            };
+            let spent = std::mem::replace(&mut self.current, next);
+            self.pos = 0;
+            if spent.capacity() > 0 {
+                let _ = self.spent.send(spent);
+            }
+        }
+        Ok(&self.current[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.current.len());
+    }
+}
+
+/// The download thread's side of a streamed blob: reads the response to its end, writing
+/// each piece to the partial blob file (which hashes it), sending its pages to the disk as
+/// they come (the blob's fsync at the commit then has little left to do), reporting progress
+/// and handing the piece to the unpacking thread while that one still wants them. Returns
+/// the download's failure, if any: a broken connection, a write error, or more bytes than
+/// the manifest says.
+fn pump(
+    mut body: impl Read,
+    writer: &mut BlobWriter,
+    desc: &Descriptor,
+    host: &str,
+    report: &mut dyn FnMut(LayerStatus),
+    to_unpack: mpsc::SyncSender<Vec<u8>>,
+    spent: mpsc::Receiver<Vec<u8>>,
+) -> Option<Error> {
+    let sync = std::fs::File::open(writer.path()).ok();
+    let (mut sent, mut last) = (0u64, Instant::now());
+    let mut to_unpack = Some(to_unpack);
+    report(LayerStatus::Downloading(0, desc.size));
+    loop {
+        let mut buf = spent.try_recv().unwrap_or_default();
+        buf.resize(CHUNK, 0);
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Some(
+                    RegistryError::Unreachable {
+                        host: host.into(),
+                        cause: format!("reading blob {}: {e}", desc.digest),
+                    }
+                    .into(),
+                )
+            }
+        };
+        if let Err(source) = std::io::Write::write_all(writer, &buf[..n]) {
+            return Some(Error::Io { path: writer.path().to_path_buf(), source });
+        }
+        let written = writer.written();
+        if written > desc.size {
+            return Some(Error::DigestMismatch {
+                what: format!("blob {}", desc.digest),
+                expected: format!("{} bytes", desc.size),
+                actual: format!("more than {} bytes", desc.size),
+            });
+        }
+        if let Some(file) = sync.as_ref().filter(|_| written - sent >= layer::WRITEBACK_CHUNK) {
+            // Up to the end of the file: what the writer still buffers follows next time.
+            layer::start_writeback(file.as_fd(), sent, 0);
+            sent = written.saturating_sub(WRITER_BUFFER);
+        }
+        if last.elapsed() > Duration::from_millis(100) {
+            last = Instant::now();
+            report(LayerStatus::Downloading(written, desc.size));
+        }
+        buf.truncate(n);
+        // The unpacking thread stops taking pieces when the layer is broken; the blob is
+        // still read to its end, so that its digest can say whether the registry sent
+        // something else.
+        if to_unpack.as_ref().is_some_and(|tx| tx.send(buf).is_err()) {
+            to_unpack = None;
+        }
+    }
+    report(LayerStatus::Downloading(writer.written(), desc.size));
+    None
+}
+
+/// A fresh download, unpacked as it arrives into `tmp/unpack-<blob hex>` (a name the partial
+/// file's lock guards: what an interrupted pull left there goes first). The blob lands only
+/// after its size and digest are checked, the layer directory only after that and the diff
+/// ID's check. `None`: the registry answered with a part only, so the blob was downloaded and
+/// must be unpacked from the store.
+fn stream_layer(
+    client: &Client,
+    path: &str,
+    layer: &LayerJob,
+    chain: &Digest,
+    root: &Path,
+    mut writer: BlobWriter,
+    report: &mut dyn FnMut(LayerStatus),
+) -> Result<Option<LayerRow>> {
+    let desc = layer.desc;
+    let (status, resp) = get_blob(client, path, desc, 0)?;
+    if status != 200 {
+        // A 206 to a request without a range: take it as a download to continue later.
+        read_body_into(client, desc, resp, &mut writer, report)?;
+        commit_blob(desc, writer, report)?;
+        return Ok(None);
+    }
+    let tmp = unpack_dir(root, &desc.digest);
+    std::fs::create_dir(&tmp).map_err(|source| Error::Io { path: tmp.clone(), source })?;
+    // Two threads per layer: this one downloads, stores and hashes the blob; the other
+    // decompresses, hashes and applies it. Each has about half the work, so even a single
+    // layer keeps two cores busy.
+    let (failure, applied) = std::thread::scope(|scope| {
+        let (to_unpack, rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let (spent_tx, spent) = mpsc::channel::<Vec<u8>>();
+        let tmp = &tmp;
+        let unpacker =
+            scope.spawn(move || unpack_from(Chunks { rx, spent: spent_tx, current: Vec::new(), pos: 0 }, tmp));
+        let failure = pump(resp.into_body().into_reader(), &mut writer, desc, client.host(), report, to_unpack, spent);
+        let applied = unpacker.join().unwrap_or_else(|_| {
+            Err(Error::Layer(layer::LayerError::Tar(std::io::Error::other("the unpacking thread failed"))))
+        });
+        (failure, applied)
+    });
+    let outcome = match failure {
+        // The download's own failure explains any broken stream.
+        Some(failure) => Err(failure),
+        // Size and digest first: a blob that is not what the manifest names explains a
+        // broken layer too.
+        None => commit_blob(desc, writer, report).and(applied),
+    };
+    let (size, actual) = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    report(LayerStatus::DownloadComplete);
+    if actual != *layer.diff_id {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::DigestMismatch {
+            what: format!("layer {}", desc.digest),
+            expected: layer.diff_id.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    report(LayerStatus::Extracting);
+    ingest::land_layer(&tmp, &ingest::layer_dir_at(root, chain))?;
+    Ok(Some(LayerRow {
+        chain_id: chain.clone(),
+        diff_id: layer.diff_id.clone(),
+        parent: layer.parent.cloned(),
+        blob: desc.digest.clone(),
+        media_type: desc.media_type.clone(),
+        size,
+    }))
+}
+
+/// Decompresses and applies a layer stream into `<tmp>/diff`; returns the size of its files
+/// and the digest of its uncompressed bytes.
+fn unpack_from(stream: impl BufRead, tmp: &Path) -> Result<(u64, Digest)> {
+    let broken = |e| Error::Layer(layer::LayerError::Tar(e));
+    let (_, reader) = layer::decompress(stream).map_err(broken)?;
+    let (size, actual) = ingest::apply_checked(reader, tmp, false)?;
+    let actual = actual.ok_or_else(|| broken(std::io::Error::other("the layer's digest was not computed")))?;
+    Ok((size, actual))
+}
+
+/// Streams one blob (the config) into the store: checks size and digest, then commits it.
 fn download(
     client: &Client,
     path: &str,
@@ -399,65 +656,78 @@ fn download(
     root: &Path,
     report: &mut dyn FnMut(LayerStatus),
 ) -> Result<()> {
-    let (mut writer, held) = BlobWriter::partial(root, &desc.digest)?;
+    let (writer, _) = BlobWriter::partial(root, &desc.digest)?;
     if root.join("blobs/sha256").join(desc.digest.hex()).is_file() {
         // Another pull stored it while this one waited for the partial file's lock.
         writer.discard();
         return Ok(());
     }
-    if held > desc.size {
+    download_into(client, path, desc, root, writer, report)
+}
+
+/// Fills the partial blob `writer` (continuing what it holds with a Range request), checks
+/// size and digest, and commits it into the store.
+fn download_into(
+    client: &Client,
+    path: &str,
+    desc: &Descriptor,
+    root: &Path,
+    mut writer: BlobWriter,
+    report: &mut dyn FnMut(LayerStatus),
+) -> Result<()> {
+    if writer.written() > desc.size {
         writer.discard();
         writer = BlobWriter::partial(root, &desc.digest)?.0;
     }
     let held = writer.written();
-    let url = client.url(&format!("{path}/blobs/{}", desc.digest));
     if held < desc.size || desc.size == 0 {
-        let range = format!("bytes={held}-");
-        let headers: Vec<(&str, &str)> = if held > 0 { vec![("Range", range.as_str())] } else { Vec::new() };
-        let resp = client.send("GET", &url, &headers, Body::Empty)?;
-        let status = resp.status().as_u16();
+        let (status, resp) = get_blob(client, path, desc, held)?;
         if status == 200 && held > 0 {
             // The server sends the whole blob again: start over.
             writer.discard();
             writer = BlobWriter::partial(root, &desc.digest)?.0;
-        } else if status != 200 && status != 206 {
-            let body = read_small(resp, 1 << 20, client.host()).unwrap_or_default();
-            let (_, detail) = error_detail(&body);
-            return Err(match status {
-                401 => RegistryError::Unauthorized { host: client.host().into(), detail },
-                404 => {
-                    RegistryError::Protocol(format!("{}: blob {} unknown to the registry", client.host(), desc.digest))
-                }
-                s => {
-                    RegistryError::Protocol(format!("{}: blob {}: answered {s}: {detail}", client.host(), desc.digest))
-                }
-            }
-            .into());
         }
-        let mut reader = resp.into_body().into_reader();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut last = Instant::now();
-        report(LayerStatus::Downloading(writer.written(), desc.size));
-        loop {
-            let n = reader.read(&mut buf).map_err(|e| RegistryError::Unreachable {
-                host: client.host().into(),
-                cause: format!("reading blob {}: {e}", desc.digest),
-            })?;
-            if n == 0 {
-                break;
-            }
-            std::io::Write::write_all(&mut writer, &buf[..n])
-                .map_err(|e| Error::Io { path: format!("blob {}", desc.digest).into(), source: e })?;
-            if writer.written() > desc.size {
-                break;
-            }
-            if last.elapsed() > Duration::from_millis(100) {
-                last = Instant::now();
-                report(LayerStatus::Downloading(writer.written(), desc.size));
-            }
-        }
-        report(LayerStatus::Downloading(writer.written(), desc.size));
+        read_body_into(client, desc, resp, &mut writer, report)?;
     }
+    commit_blob(desc, writer, report)
+}
+
+/// Appends a response body to the partial blob, reporting progress; stops past the size.
+fn read_body_into(
+    client: &Client,
+    desc: &Descriptor,
+    resp: HttpResponse,
+    writer: &mut BlobWriter,
+    report: &mut dyn FnMut(LayerStatus),
+) -> Result<()> {
+    let mut reader = resp.into_body().into_reader();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut last = Instant::now();
+    report(LayerStatus::Downloading(writer.written(), desc.size));
+    loop {
+        let n = reader.read(&mut buf).map_err(|e| RegistryError::Unreachable {
+            host: client.host().into(),
+            cause: format!("reading blob {}: {e}", desc.digest),
+        })?;
+        if n == 0 {
+            break;
+        }
+        std::io::Write::write_all(writer, &buf[..n])
+            .map_err(|e| Error::Io { path: format!("blob {}", desc.digest).into(), source: e })?;
+        if writer.written() > desc.size {
+            break;
+        }
+        if last.elapsed() > Duration::from_millis(100) {
+            last = Instant::now();
+            report(LayerStatus::Downloading(writer.written(), desc.size));
+        }
+    }
+    report(LayerStatus::Downloading(writer.written(), desc.size));
+    Ok(())
+}
+
+/// Checks a downloaded blob's size and digest and lands it in the store.
+fn commit_blob(desc: &Descriptor, writer: BlobWriter, report: &mut dyn FnMut(LayerStatus)) -> Result<()> {
     report(LayerStatus::Verifying);
     if writer.written() != desc.size {
         let got = writer.written();

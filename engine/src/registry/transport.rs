@@ -81,6 +81,24 @@ pub(crate) fn resolve(base: &str, location: &str) -> String {
     }
 }
 
+/// The user name docker stores an identity token under (`auths.<host>.identitytoken`, or a
+/// credential helper's answer): the secret is then an OAuth2 refresh token.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+/// The OAuth2 client ID berth names when it trades a refresh token for an access token.
+const OAUTH_CLIENT_ID: &str = "berth";
+
+/// An OAuth2 error answer (`{"error":"invalid_grant","error_description":"..."}`) as
+/// `error: description`.
+fn oauth_error(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let error = v.get("error")?.as_str()?;
+    Some(match v.get("error_description").and_then(|d| d.as_str()) {
+        Some(d) if !d.is_empty() => format!("{error}: {d}"),
+        _ => error.to_string(),
+    })
+}
+
 /// Percent-encodes a query value.
 pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -248,27 +266,52 @@ impl Client {
             let realm = bearer
                 .param("realm")
                 .ok_or_else(|| RegistryError::Protocol(format!("{}: bearer challenge without realm", self.host())))?;
-            let mut token_url = realm.to_string();
-            let mut sep = if token_url.contains('?') { '&' } else { '?' };
-            if let Some(service) = bearer.param("service") {
-                token_url.push_str(&format!("{sep}service={}", encode(service)));
-                sep = '&';
-            }
-            for scope in scopes_for(bearer, &self.scopes) {
-                token_url.push_str(&format!("{sep}scope={}", encode(&scope)));
-                sep = '&';
-            }
+            let scopes = scopes_for(bearer, &self.scopes);
             // Credentials go to the token service the registry names, as Docker sends them,
             // but never in clear text unless the registry itself is plain HTTP.
             let secure_realm = realm.starts_with("https://") || self.endpoint.base.starts_with("http://");
-            let basic = self.credential.as_ref().filter(|_| secure_realm).map(basic_value);
-            let resp = self.raw("GET", &token_url, &[], Body::Empty, basic.as_deref())?;
+            let credential = self.credential.as_ref().filter(|_| secure_realm);
+            let identity_token = credential.filter(|c| c.username == IDENTITY_TOKEN_USER);
+            let (token_url, resp) = if let Some(c) = identity_token {
+                // An identity token is an OAuth2 refresh token: it buys an access token with
+                // a POSTed form (the distribution token spec's OAuth2 flow), never as a password.
+                let mut form =
+                    format!("grant_type=refresh_token&client_id={OAUTH_CLIENT_ID}&refresh_token={}", encode(&c.secret));
+                if let Some(service) = bearer.param("service") {
+                    form.push_str(&format!("&service={}", encode(service)));
+                }
+                if !scopes.is_empty() {
+                    form.push_str(&format!("&scope={}", encode(&scopes.join(" "))));
+                }
+                let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+                (realm.to_string(), self.raw("POST", realm, &headers, Body::Bytes(form.as_bytes()), None)?)
+            } else {
+                let mut token_url = realm.to_string();
+                let mut sep = if token_url.contains('?') { '&' } else { '?' };
+                if let Some(service) = bearer.param("service") {
+                    token_url.push_str(&format!("{sep}service={}", encode(service)));
+                    sep = '&';
+                }
+                for scope in &scopes {
+                    token_url.push_str(&format!("{sep}scope={}", encode(scope)));
+                    sep = '&';
+                }
+                let basic = credential.map(basic_value);
+                let resp = self.raw("GET", &token_url, &[], Body::Empty, basic.as_deref())?;
+                (token_url, resp)
+            };
             let status = resp.status().as_u16();
             let body = read_small(resp, 1 << 20, url_host(&token_url))?;
-            if status == 401 || status == 403 {
+            if status == 401 || status == 403 || (identity_token.is_some() && status == 400) {
+                // OAuth2 answers a refused refresh token with 400 invalid_grant.
+                let refused = if identity_token.is_some() {
+                    "the identity token was refused"
+                } else {
+                    "incorrect username or password"
+                };
                 return Err(RegistryError::Unauthorized {
                     host: self.host().to_string(),
-                    detail: error_detail(&body).1.if_empty("incorrect username or password"),
+                    detail: oauth_error(&body).unwrap_or_else(|| error_detail(&body).1).if_empty(refused),
                 });
             }
             if status != 200 {
@@ -334,6 +377,15 @@ impl IfEmpty for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_oauth_errors() {
+        let body = br#"{"error":"invalid_grant","error_description":"refresh token expired"}"#;
+        assert_eq!(oauth_error(body).as_deref(), Some("invalid_grant: refresh token expired"));
+        assert_eq!(oauth_error(br#"{"error":"invalid_request"}"#).as_deref(), Some("invalid_request"));
+        assert_eq!(oauth_error(br#"{"errors":[{"code":"DENIED"}]}"#), None);
+        assert_eq!(oauth_error(b"<html>"), None);
+    }
 
     #[test]
     fn resolves_locations_and_reads_errors() {

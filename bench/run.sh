@@ -40,3 +40,4 @@ for i in $(seq 10); do $podman run -d --name "sleep$i" localhost/bb sleep 1000 >
 echo "podman, per container (10 containers):"
 for pid in $(pgrep -f 'conmon .*-n sleep[0-9]'); do memory conmon "$pid"; done
 $podman rm -f -t 0 $(seq -f 'sleep%g' 10) >/dev/null
+"$berth" network prune -f >/dev/null

@@ -20,6 +20,17 @@ fn nft(args: &[&str], stdin: Option<&str>) -> Result<String> {
     crate::command::run("nft", args, stdin)
 }
 
+/// The `inet berth` table is one for the whole host, shared by every state root: each change
+/// to it holds this lock, so one root's "delete the table, nothing is left in it" never runs
+/// between another root's look at the table and its new rules (parallel tests do that).
+fn table_lock() -> Result<std::fs::File> {
+    let path = std::path::Path::new("/run/berth-nft.lock");
+    let io = |e: std::io::Error| Error::Io { path: path.to_path_buf(), source: e };
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(path).map_err(io)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| io(e.into()))?;
+    Ok(file)
+}
+
 /// The network's rules: masquerade what leaves its subnet (not for `--internal`), accept its
 /// forwarded traffic but not into other bridges, and for `--internal` drop what would leave
 /// the bridge.
@@ -47,6 +58,7 @@ pub fn add(network: &Network) -> Result<()> {
             "add rule inet berth forward oifname \"{br}\" ct state established,related accept comment \"{tag}\"\n"
         ));
     }
+    let _lock = table_lock()?;
     nft(&["-f", "-"], Some(&script))?;
     if !network.internal {
         iptables_forward(br, true)?;
@@ -147,6 +159,7 @@ pub fn publish(container_id: &str, network: &Network, ip: &str, mappings: &[Mapp
             ));
         }
     }
+    let _lock = table_lock()?;
     nft(&["-f", "-"], Some(&script)).map(|_| ())
 }
 
@@ -157,6 +170,7 @@ pub fn unpublish(container_id: &str) -> Result<()> {
 
 /// Deletes the rules tagged `tag`, and the table once no rule is left in it.
 fn remove_tagged(tag: &str) -> Result<()> {
+    let _lock = table_lock()?;
     let Ok(listing) = nft(&["-j", "-a", "list", "table", "inet", "berth"], None) else {
         return Ok(()); // no table: nothing of ours
     };

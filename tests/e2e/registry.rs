@@ -786,14 +786,19 @@ fn token_server() -> TokenServer {
     TokenServer { port, requests, cert, _dir: dir }
 }
 
-#[test]
-fn registry_token_auth() {
-    let tokens = token_server();
-    let reg = Registry::start_with(&format!(
+/// A registry that sends clients to `tokens` for bearer tokens.
+fn token_registry(tokens: &TokenServer) -> Registry {
+    Registry::start_with(&format!(
         "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: berth-test\n    issuer: berth-issuer\n    rootcertbundle: {}\n",
         tokens.port,
         tokens.cert.display()
-    ));
+    ))
+}
+
+#[test]
+fn registry_token_auth() {
+    let tokens = token_server();
+    let reg = token_registry(&tokens);
     let a = Env::new();
     let name = format!("{}/tok/bb:1", reg.addr);
     a.busybox(&name);
@@ -825,11 +830,7 @@ fn registry_token_auth() {
 #[test]
 fn registry_identity_token() {
     let tokens = token_server();
-    let reg = Registry::start_with(&format!(
-        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: berth-test\n    issuer: berth-issuer\n    rootcertbundle: {}\n",
-        tokens.port,
-        tokens.cert.display()
-    ));
+    let reg = token_registry(&tokens);
     let a = Env::new();
     let name = format!("{}/oauth/bb:1", reg.addr);
     a.busybox(&name);

@@ -496,27 +496,29 @@ impl BufRead for Chunks {
     }
 }
 
-/// The download thread's side of a streamed blob: reads the response to its end, writing
-/// each piece to the partial blob file (which hashes it), sending its pages to the disk as
-/// they come (the blob's fsync at the commit then has little left to do), reporting progress
-/// and handing the piece to the unpacking thread while that one still wants them. Returns
-/// the download's failure, if any: a broken connection, a write error, or more bytes than
-/// the manifest says.
+/// The download's ends of the pieces' two channels: to the unpacking thread, and back.
+type Unpacker = (mpsc::SyncSender<Vec<u8>>, mpsc::Receiver<Vec<u8>>);
+
+/// Reads a blob's response to its end into the partial blob file (which hashes it), sending
+/// its pages to the disk as they come (the blob's fsync at the commit then has little left to
+/// do) and reporting progress. With `unpacker`, also hands each piece to the unpacking thread
+/// while that one still wants them, and takes spent pieces back to fill. Returns the
+/// download's failure, if any: a broken connection, a write error, or more bytes than the
+/// manifest says.
 fn pump(
     mut body: impl Read,
     writer: &mut BlobWriter,
     desc: &Descriptor,
     host: &str,
     report: &mut dyn FnMut(LayerStatus),
-    to_unpack: mpsc::SyncSender<Vec<u8>>,
-    spent: mpsc::Receiver<Vec<u8>>,
+    unpacker: Option<Unpacker>,
 ) -> Option<Error> {
     let sync = std::fs::File::open(writer.path()).ok();
     let (mut sent, mut last) = (0u64, Instant::now());
-    let mut to_unpack = Some(to_unpack);
-    report(LayerStatus::Downloading(0, desc.size));
+    let (mut to_unpack, spent) = unpacker.unzip();
+    report(LayerStatus::Downloading(writer.written(), desc.size));
     loop {
-        let mut buf = spent.try_recv().unwrap_or_default();
+        let mut buf = spent.as_ref().and_then(|r| r.try_recv().ok()).unwrap_or_default();
         buf.resize(CHUNK, 0);
         let n = match body.read(&mut buf) {
             Ok(0) => break,
@@ -582,7 +584,9 @@ fn stream_layer(
     let (status, resp) = get_blob(client, path, desc, 0)?;
     if status != 200 {
         // A 206 to a request without a range: take it as a download to continue later.
-        read_body_into(client, desc, resp, &mut writer, report)?;
+        if let Some(failure) = pump(resp.into_body().into_reader(), &mut writer, desc, client.host(), report, None) {
+            return Err(failure);
+        }
         commit_blob(desc, writer, report)?;
         return Ok(None);
     }
@@ -597,7 +601,8 @@ fn stream_layer(
         let tmp = &tmp;
         let unpacker =
             scope.spawn(move || unpack_from(Chunks { rx, spent: spent_tx, current: Vec::new(), pos: 0 }, tmp));
-        let failure = pump(resp.into_body().into_reader(), &mut writer, desc, client.host(), report, to_unpack, spent);
+        let failure =
+            pump(resp.into_body().into_reader(), &mut writer, desc, client.host(), report, Some((to_unpack, spent)));
         let applied = unpacker.join().unwrap_or_else(|_| {
             Err(Error::Layer(layer::LayerError::Tar(std::io::Error::other("the unpacking thread failed"))))
         });
@@ -687,43 +692,11 @@ fn download_into(
             writer.discard();
             writer = BlobWriter::partial(root, &desc.digest)?.0;
         }
-        read_body_into(client, desc, resp, &mut writer, report)?;
+        if let Some(failure) = pump(resp.into_body().into_reader(), &mut writer, desc, client.host(), report, None) {
+            return Err(failure);
+        }
     }
     commit_blob(desc, writer, report)
-}
-
-/// Appends a response body to the partial blob, reporting progress; stops past the size.
-fn read_body_into(
-    client: &Client,
-    desc: &Descriptor,
-    resp: HttpResponse,
-    writer: &mut BlobWriter,
-    report: &mut dyn FnMut(LayerStatus),
-) -> Result<()> {
-    let mut reader = resp.into_body().into_reader();
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut last = Instant::now();
-    report(LayerStatus::Downloading(writer.written(), desc.size));
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| RegistryError::Unreachable {
-            host: client.host().into(),
-            cause: format!("reading blob {}: {e}", desc.digest),
-        })?;
-        if n == 0 {
-            break;
-        }
-        std::io::Write::write_all(writer, &buf[..n])
-            .map_err(|e| Error::Io { path: format!("blob {}", desc.digest).into(), source: e })?;
-        if writer.written() > desc.size {
-            break;
-        }
-        if last.elapsed() > Duration::from_millis(100) {
-            last = Instant::now();
-            report(LayerStatus::Downloading(writer.written(), desc.size));
-        }
-    }
-    report(LayerStatus::Downloading(writer.written(), desc.size));
-    Ok(())
 }
 
 /// Checks a downloaded blob's size and digest and lands it in the store.

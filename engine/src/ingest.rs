@@ -34,7 +34,7 @@ impl Store {
         parent: Option<&Digest>,
         media_type: Option<&str>,
     ) -> Result<LayerRow> {
-        let chain_id = chain_id_of(parent, diff_id);
+        let chain_id = oci::chain_id(parent, diff_id);
         if let Some(row) = self.db.layer(&chain_id)? {
             return Ok(row);
         }
@@ -132,14 +132,6 @@ impl Store {
     }
 }
 
-/// The chain ID of a layer with this diff ID on top of `parent`'s chain.
-pub fn chain_id_of(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
-    match parent {
-        None => diff_id.clone(),
-        Some(p) => Digest::of_bytes(format!("{p} {diff_id}").as_bytes()),
-    }
-}
-
 /// `<root>/layers/<chain hex>`, as `Store::layer_dir` names it (for threads without a `Store`).
 pub fn layer_dir_at(root: &Path, chain_id: &Digest) -> PathBuf {
     root.join("layers").join(chain_id.hex())
@@ -154,7 +146,7 @@ pub fn unpack_stored_layer(
     parent: Option<&Digest>,
     media_type: Option<&str>,
 ) -> Result<LayerRow> {
-    let chain_id = chain_id_of(parent, diff_id);
+    let chain_id = oci::chain_id(parent, diff_id);
     let blob_path = root.join("blobs/sha256").join(blob.hex());
     let file = File::open(&blob_path).at(&blob_path)?;
     let (compression, reader) = layer::decompress(BufReader::with_capacity(256 * 1024, file)).at(&blob_path)?;

@@ -143,13 +143,17 @@ pub struct History {
 pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
     for diff in diff_ids {
-        let next = match out.last() {
-            None => diff.clone(),
-            Some(parent) => Digest::of_bytes(format!("{parent} {diff}").as_bytes()),
-        };
-        out.push(next);
+        out.push(chain_id(out.last(), diff));
     }
     out
+}
+
+/// The chain ID of a layer with this diff ID on top of `parent`'s chain.
+pub fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
+    match parent {
+        None => diff_id.clone(),
+        Some(p) => Digest::of_bytes(format!("{p} {diff_id}").as_bytes()),
+    }
 }
 
 /// The platform berth runs on, in OCI's words.

@@ -77,7 +77,7 @@ impl Store {
 
     /// The unpacked layer directory for a chain ID (the overlay lower dir is its `diff`).
     pub fn layer_dir(&self, chain_id: &Digest) -> PathBuf {
-        self.root.join("layers").join(chain_id.hex())
+        crate::ingest::layer_dir_at(&self.root, chain_id)
     }
 
     /// A fresh private directory under `tmp/` for a multi-step write.

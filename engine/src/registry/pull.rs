@@ -339,6 +339,7 @@ fn fetch_layers(
                 let layer = LayerJob {
                     desc: &layers[i],
                     diff_id: &diff_ids[i],
+                    chain: &chains[i],
                     parent: if i == 0 { None } else { Some(&chains[i - 1]) },
                 };
                 let result = fetch_layer(client, path, &layer, root, &mut |s| {
@@ -374,10 +375,11 @@ fn fetch_layers(
         .collect()
 }
 
-/// One layer to fetch: its blob, its uncompressed digest and its parent's chain ID.
+/// One layer to fetch: its blob, its uncompressed digest, its chain ID and its parent's.
 struct LayerJob<'a> {
     desc: &'a Descriptor,
     diff_id: &'a Digest,
+    chain: &'a Digest,
     parent: Option<&'a Digest>,
 }
 
@@ -394,10 +396,9 @@ fn fetch_layer(
 ) -> Result<LayerRow> {
     let desc = layer.desc;
     let blob_path = root.join("blobs/sha256").join(desc.digest.hex());
-    let chain = ingest::chain_id_of(layer.parent, layer.diff_id);
     if !blob_path.is_file() {
         let (writer, held) = BlobWriter::partial(root, &desc.digest)?;
-        let unpacked = ingest::layer_dir_at(root, &chain).is_dir();
+        let unpacked = ingest::layer_dir_at(root, layer.chain).is_dir();
         if blob_path.is_file() {
             // Another pull stored it while this one waited for the partial file's lock.
             writer.discard();
@@ -409,7 +410,7 @@ fn fetch_layer(
                 let _ = std::fs::remove_dir_all(&stale);
             }
             if held == 0 && !unpacked {
-                if let Some(row) = stream_layer(client, path, layer, &chain, root, writer, report)? {
+                if let Some(row) = stream_layer(client, path, layer, root, writer, report)? {
                     return Ok(row);
                 }
             } else {
@@ -575,7 +576,6 @@ fn stream_layer(
     client: &Client,
     path: &str,
     layer: &LayerJob,
-    chain: &Digest,
     root: &Path,
     mut writer: BlobWriter,
     report: &mut dyn FnMut(LayerStatus),
@@ -632,9 +632,9 @@ fn stream_layer(
         });
     }
     report(LayerStatus::Extracting);
-    ingest::land_layer(&tmp, &ingest::layer_dir_at(root, chain))?;
+    ingest::land_layer(&tmp, &ingest::layer_dir_at(root, layer.chain))?;
     Ok(Some(LayerRow {
-        chain_id: chain.clone(),
+        chain_id: layer.chain.clone(),
         diff_id: layer.diff_id.clone(),
         parent: layer.parent.cloned(),
         blob: desc.digest.clone(),

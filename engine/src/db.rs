@@ -85,6 +85,21 @@ pub struct Db {
     conn: Connection,
 }
 
+/// Connections open in this process (`open_connections`).
+static OPEN_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many databases this process has open. A process forked while one is open must not use
+/// SQLite: it would inherit SQLite's records of the parent's locks.
+pub fn open_connections() -> usize {
+    OPEN_CONNECTIONS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 fn digest_col(row: &rusqlite::Row, i: usize) -> rusqlite::Result<Digest> {
     let s: String = row.get(i)?;
     Digest::parse(&s).ok_or_else(|| rusqlite::Error::InvalidColumnType(i, "digest".into(), rusqlite::types::Type::Text))
@@ -117,11 +132,22 @@ const LAYER_COLS: &str = "chain_id, diff_id, parent, blob, media_type, size";
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db> {
-        let conn = Connection::open(path)?;
+        OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let db = Db {
+            conn: Connection::open(path).inspect_err(|_| {
+                OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            })?,
+        };
+        let conn = &db.conn;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Each berth command is a short process, so each close was the last connection's: it
+        // checkpointed the WAL into the database (two fsyncs) and deleted the WAL and its index,
+        // which the next command made again. Commits still fsync the WAL (synchronous=FULL), and
+        // commits checkpoint it once it grows past 1000 pages.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         // The schema is made once per database: every command opens it, and parsing the DDL
         // each time was the most of an open's cost.
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -131,7 +157,7 @@ impl Db {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
         }
-        Ok(Db { conn })
+        Ok(db)
     }
 
     /// Runs `f` in one IMMEDIATE transaction: it takes the write lock up front, so two

@@ -97,22 +97,28 @@ pub struct Resume {
     pub client_fds: Vec<RawFd>,
 }
 
-/// Runs the monitor for container `id`; returns the process exit status.
-pub fn run(
-    root: &Path,
-    runroot: &Path,
-    id: &str,
-    attach_first: bool,
-    resume: Option<Resume>,
-    launcher: &mut dyn Launcher,
-) -> i32 {
+/// The container a monitor watches, and how it was asked to.
+pub struct Job {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    pub id: String,
+    /// Wait for one attach connection before starting the process.
+    pub attach_first: bool,
+    pub resume: Option<Resume>,
+    /// The command line that runs this monitor (`berth <global flags> __monitor <id>`): the
+    /// shim execs it, with `--resume`, when PID 1 exits.
+    pub command: Vec<OsString>,
+}
+
+/// Runs the monitor; returns the process exit status.
+pub fn run(job: Job, launcher: &mut dyn Launcher) -> i32 {
     // SAFETY: fd 3 is the report pipe the CLI passed us (or closed); we own it from here on. A
     // resumed monitor has reported long ago: its fd 3, if any, is something else.
-    let report = (resume.is_none()
+    let report = (job.resume.is_none()
         && rustix::io::fcntl_getfd(unsafe { rustix::fd::BorrowedFd::borrow_raw(REPORT_FD) }).is_ok())
     .then(|| unsafe { File::from_raw_fd(REPORT_FD) });
     let mut reporter = Reporter(report);
-    match monitor(root, runroot, id, attach_first, resume, launcher, &mut reporter) {
+    match monitor(job, launcher, &mut reporter) {
         Ok(()) => 0,
         Err(e) => {
             reporter.say(&format!("error 125 {e}"));
@@ -121,15 +127,9 @@ pub fn run(
     }
 }
 
-fn monitor(
-    root: &Path,
-    runroot: &Path,
-    id: &str,
-    attach_first: bool,
-    resume: Option<Resume>,
-    launcher: &mut dyn Launcher,
-    reporter: &mut Reporter,
-) -> Result<()> {
+fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Result<()> {
+    let Job { root, runroot, id, attach_first, resume, command } = job;
+    let (root, runroot, id) = (root.as_path(), runroot.as_path(), id.as_str());
     let store = Store::open(root, Access::None)?;
     let record = store.container(id)?;
     let dir = store.container_dir(id);
@@ -240,7 +240,7 @@ fn monitor(
                         match supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, Some(soon)) {
                             Ok(None) => {
                                 // Only returns if there is no shim to hand over to.
-                                let _ = hand_off(pid, &streams, &listener, &clients, &log_path, backoff);
+                                let _ = hand_off(pid, &streams, &listener, &clients, &log_path, &command, backoff);
                                 release_code_pages(&store);
                                 supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, None)
                             }
@@ -360,15 +360,16 @@ fn fail_start(
 }
 
 /// Execs the shim in this process's place (same PID, so it stays PID 1's parent), passing it
-/// the container's streams, the attach socket and clients, and this monitor's command line to
-/// exec again when PID 1 exits. Returns only if the exec failed (no `berth-shim` beside this
-/// binary), with everything as it was.
+/// the container's streams, the attach socket and clients, and this monitor's command line
+/// (with the backoff reached so far) to exec again when PID 1 exits. Returns only if the exec
+/// failed (no `berth-shim` beside this binary), with everything as it was.
 fn hand_off(
     pid: i32,
     streams: &Streams,
     listener: &UnixListener,
     clients: &[Client],
     log: &Path,
+    command: &[OsString],
     backoff: Duration,
 ) -> io::Error {
     let shim = match std::env::current_exe() {
@@ -388,8 +389,8 @@ fn hand_off(
     } else {
         client_fds.iter().map(|fd| fd.to_string()).collect::<Vec<_>>().join(",")
     };
-    let mut command = std::process::Command::new(&shim);
-    command
+    let mut shim_command = std::process::Command::new(&shim);
+    shim_command
         .arg(pid.to_string())
         .arg(log)
         .arg(optional(streams.stdin.as_ref()))
@@ -398,26 +399,13 @@ fn hand_off(
         .arg(listener.as_raw_fd().to_string())
         .arg(clients_arg)
         .arg("--")
-        .args(monitor_command(backoff));
+        .args(command)
+        .arg("--backoff-ms")
+        .arg(backoff.as_millis().to_string());
     set_cloexec(&passed, false);
-    let error = command.exec();
+    let error = shim_command.exec();
     set_cloexec(&passed, true);
     error
-}
-
-/// This monitor's own command line, for the shim to exec when PID 1 exits: the global flags
-/// and `__monitor <id>`, plus the backoff reached so far.
-fn monitor_command(backoff: Duration) -> Vec<OsString> {
-    let mut args: Vec<OsString> = std::env::args_os().collect();
-    if let Some(i) = args.iter().position(|a| a == "__monitor") {
-        args.truncate(i + 2);
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        args[0] = exe.into_os_string();
-    }
-    args.push("--backoff-ms".into());
-    args.push(backoff.as_millis().to_string().into());
-    args
 }
 
 fn set_cloexec(fds: &[RawFd], on: bool) {

@@ -24,7 +24,7 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn attach(&mut self, id: &str) -> Result<i32> {
-        let (mut child, mut report) = spawn_monitor(self.ctx, id, true)?;
+        let (child, mut report) = spawn_monitor(self.ctx, id, true)?;
         read_report(&mut report, "ready")?;
         let socket = monitor::attach_socket(&self.ctx.runroot, id);
         let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
@@ -184,9 +184,8 @@ pub fn build(ctx: &Context, args: BuildArgs) -> Result<i32> {
     let text = dockerfile_text.clone().or_else(|| std::fs::read_to_string(context.join("Dockerfile")).ok());
     for image in base_images(text.as_deref().unwrap_or_default()) {
         let policy = if args.pull { "always" } else { "missing" };
-        drop(store);
-        let pulled = super::registry::ensure_image(ctx, &image, policy, args.platform.as_deref(), args.quiet);
-        store = ctx.store()?;
+        let pulled =
+            super::registry::ensure_image(ctx, &mut store, &image, policy, args.platform.as_deref(), args.quiet);
         if let Err(e) = pulled {
             // A name the store cannot resolve and no registry has: the builder says so by line.
             if args.pull {

@@ -2,6 +2,7 @@
 //! attach, container inspect/prune, and the hidden `__monitor`.
 
 use std::io::{self, BufRead, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -335,17 +336,54 @@ pub fn monitor(ctx: &Context, args: MonitorArgs) -> Result<i32> {
         }),
         _ => None,
     };
-    Ok(monitor::run(&ctx.root, &ctx.runroot, &args.id, args.attach_first, resume, launcher.as_mut()))
+    let mut command = ctx.berth_args()?;
+    command.extend(["__monitor".into(), args.id.clone().into()]);
+    let job = monitor::Job {
+        root: ctx.root.clone(),
+        runroot: ctx.runroot.clone(),
+        id: args.id,
+        attach_first: args.attach_first,
+        resume,
+        command,
+    };
+    Ok(monitor::run(job, launcher.as_mut()))
 }
 
-/// Starts a container's monitor and waits for its report. With `attach_first`, returns once
-/// the monitor listens; the caller then attaches, which starts the process.
+/// A monitor this command started; `run --rm` waits for it, as the monitor removes the
+/// container before it exits.
+pub(super) struct MonitorProcess(libc::pid_t);
+
+impl MonitorProcess {
+    pub(super) fn wait(&self) {
+        let mut status = 0;
+        // SAFETY: waits for our own child; `status` outlives the call.
+        while unsafe { libc::waitpid(self.0, &mut status, 0) } < 0
+            && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+        {}
+    }
+}
+
+/// Starts a container's monitor and returns the pipe of its report. With `attach_first`, it
+/// reports `ready` once it listens; the caller then attaches, which starts the process.
 pub(super) fn spawn_monitor(
     ctx: &Context,
     id: &str,
     attach_first: bool,
-) -> Result<(std::process::Child, io::BufReader<std::fs::File>)> {
+) -> Result<(MonitorProcess, io::BufReader<std::fs::File>)> {
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
+    // SQLite keeps per-process lock records: a child forked while a connection is open here
+    // would open the database with this process's records and locks it does not hold.
+    let pid = if ctx.fork_monitors && engine::db::open_connections() == 0 {
+        fork_monitor(ctx, id, attach_first, &write)?
+    } else {
+        exec_monitor(ctx, id, attach_first, &write)?
+    };
+    drop(write);
+    Ok((MonitorProcess(pid), io::BufReader::new(std::fs::File::from(read))))
+}
+
+/// `berth __monitor <id>`, a process of its own.
+fn exec_monitor(ctx: &Context, id: &str, attach_first: bool, report: &OwnedFd) -> Result<libc::pid_t> {
     let mut cmd = ctx.berth_command()?;
     cmd.arg("__monitor").arg(id);
     if attach_first {
@@ -353,20 +391,66 @@ pub(super) fn spawn_monitor(
     }
     // The monitor must not hold the CLI's stdio: whoever waits for our output would wait for it.
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    let write_fd = std::os::fd::AsRawFd::as_raw_fd(&write);
+    let report_fd = report.as_raw_fd();
     // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2.
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
-            if libc::dup2(write_fd, monitor::REPORT_FD) < 0 {
+            if libc::dup2(report_fd, monitor::REPORT_FD) < 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())
         });
     }
     let child = cmd.spawn().context("starting the container monitor")?;
-    drop(write);
-    Ok((child, io::BufReader::new(std::fs::File::from(read))))
+    Ok(child.id() as libc::pid_t)
+}
+
+/// The monitor as a fork of this process: no exec of the berth binary, no loader, no argument
+/// parsing and no second look at the engine configuration (about 3 ms of each start). Only for
+/// commands that start containers from their one thread (`Context::fork_monitors`): the child
+/// has only the thread that forked, so no lock can be left held by another.
+fn fork_monitor(ctx: &Context, id: &str, attach_first: bool, report: &OwnedFd) -> Result<libc::pid_t> {
+    let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").context("opening /dev/null")?;
+    let args = MonitorArgs {
+        id: id.to_string(),
+        attach_first,
+        backoff_ms: 100,
+        resume: None,
+        ran_ms: 0,
+        listener_fd: None,
+        client_fd: Vec::new(),
+    };
+    // SAFETY: the child runs on the forking thread alone; see above.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()).context("starting the container monitor"),
+        0 => {
+            // SAFETY: the child's own descriptors and signal state. It keeps only /dev/null as
+            // stdio and the report pipe as fd 3, as `exec_monitor`'s would.
+            unsafe {
+                libc::setsid();
+                for fd in 0..3 {
+                    libc::dup2(null.as_raw_fd(), fd);
+                }
+                if report.as_raw_fd() == monitor::REPORT_FD {
+                    libc::fcntl(monitor::REPORT_FD, libc::F_SETFD, 0);
+                } else {
+                    libc::dup2(report.as_raw_fd(), monitor::REPORT_FD);
+                }
+                libc::syscall(libc::SYS_close_range, monitor::REPORT_FD + 1, u32::MAX, 0);
+                for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGWINCH] {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+                // Its command line is still the CLI's; the name tells it apart in `ps`.
+                libc::prctl(libc::PR_SET_NAME, c"berth-monitor".as_ptr());
+            }
+            // A panic must not unwind into the CLI's code: the child ends here, whatever happens.
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| monitor(ctx, args).unwrap_or(1)));
+            // SAFETY: ends the child without running the CLI's exit handlers or flushing its buffers.
+            unsafe { libc::_exit(code.unwrap_or(101)) }
+        }
+        pid => Ok(pid),
+    }
 }
 
 /// Reads the monitor's report up to `started`/`ready`; an `error` becomes an ExitError.
@@ -394,25 +478,36 @@ pub(crate) fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<(
         return Ok(());
     }
     store.clear_stopped(id);
+    start_monitor(ctx, id)
+}
+
+/// Starts the container's monitor, which starts the process; returns once it has.
+fn start_monitor(ctx: &Context, id: &str) -> Result<()> {
     let (_monitor, mut report) = spawn_monitor(ctx, id, false)?;
     read_report(&mut report, "started")
 }
 
-/// Attaches to a container whose monitor waits for us, streams until it exits; returns its
-/// exit status.
+/// Starts a stopped or created container attached, streams until it exits; returns its exit
+/// status.
 pub(crate) fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool, detach_keys: &str) -> Result<i32> {
-    let keys = tty::parse_detach_keys(detach_keys)?;
     store.clear_stopped(id);
-    let (mut monitor, mut report) = spawn_monitor(ctx, id, true)?;
+    let record = store.container(id)?;
+    start_and_attach(ctx, &record, stdin, detach_keys)
+}
+
+/// Starts the container's monitor, attaches before the process starts (so no output is missed)
+/// and streams until it exits; returns its exit status.
+fn start_and_attach(ctx: &Context, record: &Record, stdin: bool, detach_keys: &str) -> Result<i32> {
+    let keys = tty::parse_detach_keys(detach_keys)?;
+    let (monitor, mut report) = spawn_monitor(ctx, &record.id, true)?;
     read_report(&mut report, "ready")?;
-    let socket = monitor::attach_socket(&ctx.runroot, id);
+    let socket = monitor::attach_socket(&ctx.runroot, &record.id);
     let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
     // Errors after the process was asked to start come as the report or an EXIT frame.
-    let record = store.container(id)?;
     let (code, exited) = stream_attached(stream, stdin, record.config.tty, keys, Some(report))?;
     if exited && record.host_config.auto_remove {
         // Docker's `run --rm` returns once the container is gone: the monitor removes it, then exits.
-        let _ = monitor.wait();
+        monitor.wait();
     }
     Ok(code)
 }
@@ -519,36 +614,40 @@ pub(crate) fn apply_dns_defaults(ctx: &Context, options: &mut engine::container:
 }
 
 pub fn create(ctx: &Context, args: RunArgs) -> Result<i32> {
-    super::registry::ensure_image(ctx, &args.image, &args.pull, args.platform.as_deref(), args.quiet)?;
+    let mut store = ctx.store()?;
+    super::registry::ensure_image(ctx, &mut store, &args.image, &args.pull, args.platform.as_deref(), args.quiet)?;
     let mut options = create_options(&args)?;
     check_network(ctx, &args, &mut options)?;
     apply_dns_defaults(ctx, &mut options);
-    let mut store = ctx.store()?;
     let record = store.create_container(&options)?;
     printer::line(&record.id);
     Ok(0)
 }
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
-    // A missing image is pulled first, on threads that end before any container work.
-    super::registry::ensure_image(ctx, &args.image, &args.pull, args.platform.as_deref(), args.quiet)?;
-    let mut options = create_options(&args)?;
-    check_network(ctx, &args, &mut options)?;
-    apply_dns_defaults(ctx, &mut options);
-    let mut store = ctx.store()?;
-    let record = store.create_container(&options)?;
-    let id = record.id.clone();
+    // The store is closed before the monitor starts, so that it can be forked (`spawn_monitor`).
+    let record = {
+        let mut store = ctx.store()?;
+        // A missing image is pulled first, on threads that end before any container work.
+        super::registry::ensure_image(ctx, &mut store, &args.image, &args.pull, args.platform.as_deref(), args.quiet)?;
+        let mut options = create_options(&args)?;
+        check_network(ctx, &args, &mut options)?;
+        apply_dns_defaults(ctx, &mut options);
+        store.create_container(&options)?
+    };
     let result = if args.detach {
-        start_detached(ctx, &store, &id).map(|()| {
-            printer::line(&id);
+        start_monitor(ctx, &record.id).map(|()| {
+            printer::line(&record.id);
             0
         })
     } else {
-        start_attached(ctx, &store, &id, args.interactive, &args.detach_keys)
+        start_and_attach(ctx, &record, args.interactive, &args.detach_keys)
     };
     if result.is_err() && record.host_config.auto_remove {
         // A container that never ran and was to be removed is removed now.
-        let _ = store.remove_container(&id, true, true, launcher(ctx).as_mut());
+        if let Ok(mut store) = ctx.store() {
+            let _ = store.remove_container(&record.id, true, true, launcher(ctx).as_mut());
+        }
     }
     result
 }

@@ -29,6 +29,9 @@ pub struct Context {
     pub runroot: PathBuf,
     pub config: EngineConfig,
     pub config_path: Option<PathBuf>,
+    /// Monitors are forked from this process rather than started as `berth __monitor`: set
+    /// where nothing else runs on other threads when they start (see `spawn_monitor`).
+    pub fork_monitors: bool,
 }
 
 impl Context {
@@ -36,18 +39,28 @@ impl Context {
         let config = EngineConfig::load(cli.global.config.as_deref())?;
         let root = cli.global.root.clone().or_else(|| config.data_root.clone()).unwrap_or_else(|| DEFAULT_ROOT.into());
         let runroot = cli.global.runroot.clone().unwrap_or_else(|| DEFAULT_RUNROOT.into());
-        Ok(Context { root, runroot, config, config_path: cli.global.config.clone() })
+        let fork_monitors = starts_on_one_thread(&cli.command);
+        Ok(Context { root, runroot, config, config_path: cli.global.config.clone(), fork_monitors })
     }
 
     /// The `berth` binary bound to this state (for the monitor and other helper processes).
     pub fn berth_command(&self) -> Result<std::process::Command> {
-        use anyhow::Context as _;
-        let mut cmd = std::process::Command::new(std::env::current_exe().context("locating the berth binary")?);
-        cmd.arg("--root").arg(&self.root).arg("--runroot").arg(&self.runroot);
-        if let Some(config) = &self.config_path {
-            cmd.arg("--config").arg(config);
-        }
+        let mut args = self.berth_args()?.into_iter();
+        let mut cmd = std::process::Command::new(args.next().expect("the binary comes first"));
+        cmd.args(args);
         Ok(cmd)
+    }
+
+    /// `berth_command`'s command line: the binary and the global flags.
+    pub fn berth_args(&self) -> Result<Vec<std::ffi::OsString>> {
+        use anyhow::Context as _;
+        let exe = std::env::current_exe().context("locating the berth binary")?;
+        let mut args = vec![exe.into_os_string(), "--root".into(), self.root.clone().into(), "--runroot".into()];
+        args.push(self.runroot.clone().into());
+        if let Some(config) = &self.config_path {
+            args.extend(["--config".into(), config.clone().into()]);
+        }
+        Ok(args)
     }
 
     /// Opens the store shared with other berth commands.
@@ -146,6 +159,19 @@ fn starts_containers(command: &Command) -> bool {
         Command::Compose(a) => matches!(a.command, C::Up(_) | C::Start(_) | C::Restart(_) | C::Run(_) | C::Watch(_)),
         _ => false,
     }
+}
+
+/// Commands that start containers from their main thread alone: their monitors can be forked.
+/// compose starts services on several threads at once, and a forked child could find a lock
+/// (SQLite's, say) held by a thread that does not exist in it.
+fn starts_on_one_thread(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Run(_)
+            | Command::Start(_)
+            | Command::Restart(_)
+            | Command::Container(ContainerCommand::Run(_) | ContainerCommand::Start(_) | ContainerCommand::Restart(_))
+    )
 }
 
 /// The exit status for an error: 126/127 when a container's command cannot run, 1 for a failed

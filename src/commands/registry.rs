@@ -155,8 +155,15 @@ pub fn pull(ctx: &Context, args: PullArgs) -> Result<i32> {
 
 /// `run`/`create`: pulls `image` when `--pull` says so (`missing`: only when it is not in the
 /// store). Runs before any container work; the pull's threads are joined when it returns.
-pub fn ensure_image(ctx: &Context, image: &str, policy: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
-    let present = ctx.store()?.resolve_image(image).is_ok();
+pub fn ensure_image(
+    ctx: &Context,
+    store: &mut engine::store::Store,
+    image: &str,
+    policy: &str,
+    platform: Option<&str>,
+    quiet: bool,
+) -> Result<()> {
+    let present = store.resolve_image(image).is_ok();
     let pull = match policy {
         "always" => true,
         "missing" => !present,
@@ -175,9 +182,8 @@ pub fn ensure_image(ctx: &Context, image: &str, policy: &str, platform: Option<&
     }
     let platform = platform.map(parse_platform).transpose()?;
     let options = options(ctx, true);
-    let mut store = ctx.store()?;
     let mut renderer = Renderer::new(true, quiet);
-    reg::pull::pull(&mut store, &options, &reference, platform.as_ref(), &mut renderer)?;
+    reg::pull::pull(store, &options, &reference, platform.as_ref(), &mut renderer)?;
     Ok(())
 }
 

@@ -239,12 +239,13 @@ fn a_running_container_is_watched_by_the_small_shim_and_handed_back_at_exit() {
 fn a_killed_monitor_does_not_fool_ps_stop_or_rm() {
     let env = env_with_busybox();
     env.ok(&["run", "-d", "--name", "orphan", "bb", "sleep", "1000"]);
-    // `[_]_monitor` so that pgrep's own `sh -c` does not match.
-    let monitor = crate::common::sh(&format!(
-        "pgrep -f '[_]_monitor {}'",
-        env.ok(&["inspect", "-f", "{{.Id}}", "orphan"]).stdout.trim()
-    ));
-    crate::common::sh(&format!("kill -9 {}", monitor.trim()));
+    // The monitor is PID 1's parent.
+    let monitor_of = |name: &str| {
+        let pid = env.ok(&["inspect", "-f", "{{.State.Pid}}", name]).stdout.trim().to_string();
+        (crate::common::sh(&format!("ps -o ppid= -p {pid}")).trim().to_string(), pid)
+    };
+    let (monitor, _) = monitor_of("orphan");
+    crate::common::sh(&format!("kill -9 {monitor}"));
     std::thread::sleep(Duration::from_millis(100));
     // PID 1 still runs: it is running, and stop still works.
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", "orphan"]).stdout, "running\n");
@@ -254,10 +255,8 @@ fn a_killed_monitor_does_not_fool_ps_stop_or_rm() {
 
     // Monitor and PID 1 both killed: every command sees it exited.
     env.ok(&["run", "-d", "--name", "gone", "bb", "sleep", "1000"]);
-    let id = env.ok(&["inspect", "-f", "{{.Id}}", "gone"]).stdout.trim().to_string();
-    let pid = env.ok(&["inspect", "-f", "{{.State.Pid}}", "gone"]).stdout.trim().to_string();
-    let monitor = crate::common::sh(&format!("pgrep -f '[_]_monitor {id}'"));
-    crate::common::sh(&format!("kill -9 {} {pid}", monitor.trim()));
+    let (monitor, pid) = monitor_of("gone");
+    crate::common::sh(&format!("kill -9 {monitor} {pid}"));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(env.ok(&["ps", "-q"]).stdout, "");
     assert!(env.ok(&["ps", "-a", "--format", "{{.Status}}"]).stdout.starts_with("Exited"));

@@ -108,7 +108,7 @@ pub fn prepare(
         if svc.build.is_some() && !present && policy.no_build {
             bail!("service {name:?}: image {image} is not built and --no-build was given");
         }
-        registry::ensure_image(ctx, &image, pull, svc.platform.as_deref(), false)
+        registry::ensure_image(ctx, &mut ctx.store()?, &image, pull, svc.platform.as_deref(), false)
             .map_err(|e| anyhow::anyhow!("service {name:?}: {}", crate::commands::error_text(&e)))?;
     }
     Ok(())

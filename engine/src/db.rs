@@ -143,11 +143,11 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Each berth command is a short process, so each close was the last connection's: it
-        // checkpointed the WAL into the database (two fsyncs) and deleted the WAL and its index,
-        // which the next command made again. Commits still fsync the WAL (synchronous=FULL), and
-        // commits checkpoint it once it grows past 1000 pages.
-        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        // The WAL is checkpointed and deleted when the last connection closes, which for
+        // berth's short-lived processes is each close. Keeping it (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE)
+        // was tried and is worse: the next process, as the first connection, rebuilds the WAL
+        // index by reading the whole WAL, which then grows without end (nothing stays open to
+        // let it restart).
         // The schema is made once per database: every command opens it, and parsing the DDL
         // each time was the most of an open's cost.
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

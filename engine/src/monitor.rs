@@ -130,7 +130,7 @@ pub fn run(job: Job, launcher: &mut dyn Launcher) -> i32 {
 fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Result<()> {
     let Job { root, runroot, id, attach_first, resume, command } = job;
     let (root, runroot, id) = (root.as_path(), runroot.as_path(), id.as_str());
-    let store = Store::open(root, Access::None)?;
+    let mut store = Store::open(root, Access::None)?;
     let record = store.container(id)?;
     let dir = store.container_dir(id);
     let socket_path = attach_socket(runroot, id);
@@ -328,7 +328,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
     let _ = store.unmount_rootfs(id);
     if record.host_config.auto_remove {
         // `--rm` takes the anonymous volumes along, as Docker's does.
-        let mut store = Store::open(root, Access::Shared)?;
+        store.lock(Access::Shared)?;
         store.remove_container(id, true, true, launcher)?;
     }
     Ok(())

@@ -22,7 +22,7 @@ use crate::error::{Error, IoContext, Result};
 pub struct Store {
     root: PathBuf,
     pub db: Db,
-    _lock: File,
+    lock_file: File,
 }
 
 /// How a command holds the store: writers share it, garbage collection needs it alone, and
@@ -41,16 +41,20 @@ impl Store {
         }
         let lock_path = root.join("lock");
         let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).at(&lock_path)?;
-        let op = match access {
-            Access::Shared => Some(FlockOperation::LockShared),
-            Access::Exclusive => Some(FlockOperation::LockExclusive),
-            Access::None => None,
-        };
-        if let Some(op) = op {
-            rustix::fs::flock(&lock, op).map_err(io::Error::from).at(&lock_path)?;
-        }
         let db = Db::open(&root.join("berth.db"))?;
-        Ok(Store { root: root.to_path_buf(), db, _lock: lock })
+        let store = Store { root: root.to_path_buf(), db, lock_file: lock };
+        store.lock(access)?;
+        Ok(store)
+    }
+
+    /// Takes the lock for `access` (a store opened with `Access::None` takes one later).
+    pub fn lock(&self, access: Access) -> Result<()> {
+        let op = match access {
+            Access::Shared => FlockOperation::LockShared,
+            Access::Exclusive => FlockOperation::LockExclusive,
+            Access::None => return Ok(()),
+        };
+        rustix::fs::flock(&self.lock_file, op).map_err(io::Error::from).at(self.root.join("lock"))
     }
 
     pub fn root(&self) -> &Path {

@@ -117,6 +117,42 @@ pub fn processes(pid: i32) -> Vec<i32> {
     out
 }
 
+/// Removes the (empty) cgroup at `path` (as the spec's `cgroupsPath`, relative to each
+/// hierarchy) from every hierarchy that has it: the v2 root, or each v1 controller's.
+/// `Ok(false)` when a cgroup still has processes (EBUSY after a few tries): the caller then
+/// needs a delete that kills them.
+pub fn remove_empty(path: &str) -> std::io::Result<bool> {
+    let base = std::path::Path::new("/sys/fs/cgroup");
+    let relative = path.trim_start_matches('/');
+    let mut dirs = vec![base.join(relative)];
+    if !base.join("cgroup.controllers").exists() {
+        for entry in fs::read_dir(base)? {
+            let entry = entry?;
+            // cpu,cpuacct and its links: each hierarchy once, by its real directory.
+            if entry.file_type()?.is_dir() {
+                dirs.push(entry.path().join(relative));
+            }
+        }
+    }
+    for dir in dirs {
+        let mut tries = 0;
+        loop {
+            match fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                // The last of PID 1's namespace may still be on its way out.
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 10 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Pays the kernel's wait for a cgroup move in the background, ahead of the runtime's own.
 ///
 /// Every container start (and `exec`) moves a process into the container's cgroups by writing

@@ -142,8 +142,17 @@ impl Launcher for RuntimeLauncher {
     }
 
     fn delete(&mut self, record: &Record) {
-        self.remove_stale(&Self::runtime_id(record));
-        let _ = std::fs::remove_dir_all(self.bundles.join(Self::runtime_id(record)));
+        let id = Self::runtime_id(record);
+        // Once PID 1 is gone, and its PID namespace with it, what is left of libcontainer's
+        // work is the container's cgroups and its state directory. Removing them here spares
+        // libcontainer's delete, whose cgroup manager reads /proc/self/mountinfo once per
+        // controller (about 2 ms). A cgroup that still has processes, or anything unexpected,
+        // goes the long way, which kills them first.
+        if !super::cgroup::remove_empty(&spec::cgroups_path(record)).unwrap_or(false) {
+            self.remove_stale(&id);
+        }
+        let _ = std::fs::remove_dir_all(self.state.join(&id));
+        let _ = std::fs::remove_dir_all(self.bundles.join(&id));
     }
 
     fn exec(&mut self, record: &Record, process: &ExecProcess) -> Result<Started, (i32, String)> {

@@ -273,6 +273,11 @@ fn mounts(record: &Record, container_dir: &Path, volumes_dir: &Path) -> Vec<Valu
     out
 }
 
+/// The container's cgroup, relative to each hierarchy.
+pub fn cgroups_path(record: &Record) -> String {
+    format!("/berth/{}", record.id)
+}
+
 /// A host device for `--device`: the spec's device entry and its cgroup rule.
 fn device(path_on_host: &str, path_in_container: &str, permissions: &str) -> Result<(Value, Value), String> {
     let meta = std::fs::metadata(path_on_host).map_err(|e| {
@@ -428,7 +433,7 @@ pub fn spec(
     let mut linux = json!({
         "namespaces": ns,
         "resources": resources,
-        "cgroupsPath": format!("/berth/{}", record.id),
+        "cgroupsPath": cgroups_path(record),
         "devices": devices,
     });
     if !host.privileged {

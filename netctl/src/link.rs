@@ -140,7 +140,8 @@ pub fn sandbox_down(container_id: &str) {
         delete_netns(&path);
         let deadline = Instant::now() + Duration::from_millis(100);
         while veth.exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
+            // Usually under a millisecond: a `run --rm` waits for this.
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
     // A pair whose namespace something else still holds (or never had one pinned): deleted.

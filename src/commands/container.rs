@@ -599,6 +599,10 @@ fn stream_attached(
     if detached.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok((0, false));
     }
+    // The monitor went away without an EXIT frame: a start that failed says why on the pipe.
+    if let Some(mut report) = report {
+        read_report(&mut report, "started")?;
+    }
     Ok((EXIT_BERTH, false))
 }
 

@@ -266,6 +266,25 @@ fn a_killed_monitor_does_not_fool_ps_stop_or_rm() {
 }
 
 #[test]
+fn a_removable_container_takes_a_copy_before_it_starts_and_a_broken_one_says_why() {
+    let env = env_with_busybox();
+    // `--rm` mounts its overlay volatile; `cp` mounts it once before the start mounts it again.
+    env.ok(&["create", "--rm", "--name", "once", "bb", "cat", "/copied"]);
+    let host = env.path("copied");
+    std::fs::write(&host, "copied in\n").unwrap();
+    env.ok(&["cp", host.to_str().unwrap(), "once:/copied"]);
+    assert_eq!(env.ok(&["start", "-a", "once"]).stdout, "copied in\n");
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
+
+    // A container whose files were damaged: `start -a` exits 125 and says why.
+    let id = env.ok(&["create", "--name", "broken", "bb", "true"]).stdout.trim().to_string();
+    std::fs::remove_dir_all(env.root().join("containers").join(&id).join("upper")).unwrap();
+    let err = env.fails(&["start", "-a", "broken"], 125);
+    assert!(err.contains("No such file or directory"), "{err}");
+    env.ok(&["rm", "broken"]);
+}
+
+#[test]
 fn cp_commit_diff_and_export() {
     let env = env_with_busybox();
     env.ok(&["create", "--name", "box", "bb", "sh"]);

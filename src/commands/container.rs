@@ -473,12 +473,21 @@ pub(super) fn read_report(report: &mut io::BufReader<std::fs::File>, until: &str
 }
 
 pub(crate) fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<()> {
+    if ready_to_start(store, id)? {
+        start_monitor(ctx, id)?;
+    }
+    Ok(())
+}
+
+/// Whether the container needs a start (it is not running already); clears the mark a stop
+/// left.
+fn ready_to_start(store: &Store, id: &str) -> Result<bool> {
     let state = store.observed_state(id)?;
     if matches!(state.status, Status::Running | Status::Paused | Status::Restarting) {
-        return Ok(());
+        return Ok(false);
     }
     store.clear_stopped(id);
-    start_monitor(ctx, id)
+    Ok(true)
 }
 
 /// Starts the container's monitor, which starts the process; returns once it has.
@@ -657,18 +666,26 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<i32> {
 }
 
 pub fn start(ctx: &Context, args: StartArgs) -> Result<i32> {
-    let store = ctx.store()?;
+    // The store is closed before each monitor starts, so that it can be forked (`spawn_monitor`).
     if args.attach {
         if args.containers.len() > 1 {
             bail!("you cannot start and attach multiple containers at once");
         }
-        let id = store.resolve_container(&args.containers[0])?;
-        return start_attached(ctx, &store, &id, args.interactive, &args.detach_keys);
+        let record = {
+            let store = ctx.store()?;
+            let id = store.resolve_container(&args.containers[0])?;
+            store.clear_stopped(&id);
+            store.container(&id)?
+        };
+        return start_and_attach(ctx, &record, args.interactive, &args.detach_keys);
     }
     let mut failed = false;
     for name in &args.containers {
-        match store.resolve_container(name).map_err(anyhow::Error::from).and_then(|id| start_detached(ctx, &store, &id))
-        {
+        let ready = ctx.store().and_then(|store| {
+            let id = store.resolve_container(name)?;
+            Ok(ready_to_start(&store, &id)?.then_some(id))
+        });
+        match ready.and_then(|id| id.map_or(Ok(()), |id| start_monitor(ctx, &id))) {
             Ok(()) => printer::line(name),
             Err(e) => {
                 printer::err_line(&format!("Error response from daemon: {}", super::error_text(&e)));

@@ -80,8 +80,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
     let ctx = Context::new(&cli)?;
-    // The containers start in other processes (their monitors); the thread ends on its own.
-    let _prewarm = starts_containers(&cli.command).then(engine::container::cgroup::Prewarm::start);
     match cli.command {
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&ctx, a),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => image::images(&ctx, a),
@@ -147,18 +145,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Commands that start containers through monitors (not in this process: `exec` runs the
-/// runtime here and warms up on its own).
-fn starts_containers(command: &Command) -> bool {
-    use compose::ComposeCommand as C;
-    match command {
-        Command::Run(_) | Command::Start(_) | Command::Restart(_) => true,
-        Command::Container(ContainerCommand::Run(_) | ContainerCommand::Start(_) | ContainerCommand::Restart(_)) => {
-            true
-        }
-        Command::Compose(a) => matches!(a.command, C::Up(_) | C::Start(_) | C::Restart(_) | C::Run(_) | C::Watch(_)),
-        _ => false,
-    }
+/// Whether the command line may start containers: then `main` starts `cgroup::Prewarm` before
+/// anything else, so that the kernel's wait it pays overlaps the argument parsing too. A look
+/// at the words is enough (`run`, `start`, `restart`, and compose's `up`, `watch`): a word
+/// that only looks like one costs an idle thread. `exec` starts its own and stops it before
+/// the runtime clones the process.
+pub fn may_start_containers(mut args: impl Iterator<Item = String>) -> bool {
+    args.any(|a| matches!(a.as_str(), "run" | "start" | "restart" | "up" | "watch"))
 }
 
 /// Commands that start containers from their main thread alone: their monitors can be forked.
@@ -197,4 +190,22 @@ pub fn error_text(err: &anyhow::Error) -> String {
         }
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_start_containers;
+
+    fn words(line: &str) -> impl Iterator<Item = String> + '_ {
+        line.split_whitespace().map(String::from)
+    }
+
+    #[test]
+    fn commands_that_start_containers_are_seen_before_parsing() {
+        assert!(may_start_containers(words("--root /tmp/r run --rm bb true")));
+        assert!(may_start_containers(words("container start web")));
+        assert!(may_start_containers(words("compose -f x.yaml up -d")));
+        assert!(!may_start_containers(words("ps -a --filter name=run")));
+        assert!(!may_start_containers(words("exec web true")));
+    }
 }

@@ -148,10 +148,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 /// Whether the command line may start containers: then `main` starts `cgroup::Prewarm` before
 /// anything else, so that the kernel's wait it pays overlaps the argument parsing too. A look
 /// at the words is enough (`run`, `start`, `restart`, and compose's `up`, `watch`): a word
-/// that only looks like one costs an idle thread. `exec` starts its own and stops it before
-/// the runtime clones the process.
-pub fn may_start_containers(mut args: impl Iterator<Item = String>) -> bool {
-    args.any(|a| matches!(a.as_str(), "run" | "start" | "restart" | "up" | "watch"))
+/// that only looks like one costs an idle thread. Not after `exec` (`exec web run`) or
+/// `__monitor`: the runtime clones those processes, which must then have no other thread
+/// (`exec` starts its own and stops it first).
+pub fn may_start_containers(args: impl Iterator<Item = String>) -> bool {
+    args.take_while(|a| a != "exec" && a != "__monitor")
+        .any(|a| matches!(a.as_str(), "run" | "start" | "restart" | "up" | "watch"))
 }
 
 /// Commands that start containers from their main thread alone: their monitors can be forked.
@@ -207,5 +209,8 @@ mod tests {
         assert!(may_start_containers(words("compose -f x.yaml up -d")));
         assert!(!may_start_containers(words("ps -a --filter name=run")));
         assert!(!may_start_containers(words("exec web true")));
+        assert!(!may_start_containers(words("exec web run")));
+        assert!(!may_start_containers(words("compose exec web start")));
+        assert!(!may_start_containers(words("--root run __monitor 0123")));
     }
 }

@@ -152,8 +152,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 /// `__monitor`: the runtime clones those processes, which must then have no other thread
 /// (`exec` starts its own and stops it first).
 pub fn may_start_containers(args: impl Iterator<Item = String>) -> bool {
-    args.take_while(|a| a != "exec" && a != "__monitor")
-        .any(|a| matches!(a.as_str(), "run" | "start" | "restart" | "up" | "watch"))
+    let words: Vec<String> = args.collect();
+    !words.iter().any(|a| a == "__monitor")
+        && words
+            .iter()
+            .take_while(|a| *a != "exec")
+            .any(|a| matches!(a.as_str(), "run" | "start" | "restart" | "up" | "watch"))
 }
 
 /// Commands that start containers from their main thread alone: their monitors can be forked.

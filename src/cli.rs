@@ -31,6 +31,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Manage images
     #[command(subcommand)]
@@ -135,6 +136,7 @@ pub enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// List images
     #[command(alias = "list")]
@@ -411,6 +413,7 @@ pub struct FormatArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// Verify the store: every blob's digest, every layer referenced, no dangling references
     Check(SystemCheckArgs),
@@ -453,6 +456,7 @@ pub struct SystemPruneArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Create and run a new container from an image
     Run(RunArgs),
@@ -530,7 +534,8 @@ pub struct MonitorArgs {
     pub client_fd: Vec<i32>,
 }
 
-/// `run` and `create` flags, Docker's names.
+// `run` and `create` flags, Docker's names. (Not a doc comment: with deferred subcommands it
+// would replace the commands' own descriptions in their help.)
 #[derive(Args, Debug, Default)]
 #[command(disable_help_flag = true)]
 pub struct RunArgs {
@@ -833,6 +838,7 @@ pub struct ContainerPruneArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Create a volume
     Create(VolumeCreateArgs),
@@ -1028,6 +1034,7 @@ pub struct ExecArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Create a network
     Create(NetworkCreateArgs),

@@ -266,6 +266,16 @@ fn a_killed_monitor_does_not_fool_ps_stop_or_rm() {
 }
 
 #[test]
+fn help_describes_each_command() {
+    // Subcommands are built only when used (clap's `defer`); each still describes itself.
+    let env = Env::new();
+    assert!(env.ok(&["run", "--help"]).stdout.starts_with("Create and run a new container from an image\n"));
+    assert!(env.ok(&["container", "create", "--help"]).stdout.starts_with("Create a new container\n"));
+    assert!(env.ok(&["--help"]).stdout.contains("  run "));
+    assert!(env.ok(&["compose", "--help"]).stdout.contains("  up "));
+}
+
+#[test]
 fn a_removable_container_takes_a_copy_before_it_starts_and_a_broken_one_says_why() {
     let env = env_with_busybox();
     // `--rm` mounts its overlay volatile; `cp` mounts it once before the start mounts it again.

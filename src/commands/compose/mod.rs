@@ -49,6 +49,7 @@ pub struct ComposeArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ComposeCommand {
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),

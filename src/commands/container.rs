@@ -130,11 +130,7 @@ impl Launcher for NetworkedLauncher {
                 return Err((EXIT_BERTH, message));
             }
         };
-        let written = write_network_etc(dir, dns, &endpoint.ip, record).and_then(|()| {
-            let mut hosts = std::fs::read_to_string(dir.join("hosts"))?;
-            hosts.push_str(&links);
-            std::fs::write(dir.join("hosts"), hosts)
-        });
+        let written = write_network_etc(dir, dns, &endpoint.ip, &links, record);
         if let Err(e) = written {
             let _ = networks.detach(&record.id);
             return Err((EXIT_BERTH, format!("writing {}: {e}", dir.display())));
@@ -259,7 +255,15 @@ fn link_lines(network: &netctl::Network, record: &Record) -> std::result::Result
     Ok(out)
 }
 
-fn write_network_etc(dir: &std::path::Path, dns: Option<&str>, ip: &str, record: &Record) -> io::Result<()> {
+/// The network's part of the container's files: its resolv.conf (berth's DNS server on a user
+/// network) and, in hosts, its own address and the `--link` lines.
+fn write_network_etc(
+    dir: &std::path::Path,
+    dns: Option<&str>,
+    ip: &str,
+    links: &str,
+    record: &Record,
+) -> io::Result<()> {
     if let Some(gateway) = dns {
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let h = &record.host_config;
@@ -270,6 +274,7 @@ fn write_network_etc(dir: &std::path::Path, dns: Option<&str>, ip: &str, record:
     let hostname = &record.config.hostname;
     let mut hosts = std::fs::read_to_string(dir.join("hosts"))?;
     hosts.push_str(&format!("{ip}\t{hostname}\n"));
+    hosts.push_str(links);
     std::fs::write(dir.join("hosts"), hosts)
 }
 

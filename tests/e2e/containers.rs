@@ -111,7 +111,13 @@ fn detached_containers_outlive_the_cli_and_stop_on_request() {
     let pid: i32 = env.ok(&["inspect", "-f", "{{.State.Pid}}", "sleeper"]).stdout.trim().parse().unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
 
-    // It handles SIGTERM: stop ends it at once.
+    // It handles SIGTERM: stop ends it at once (once the traps are set: PID 1 drops a signal
+    // it has no handler for).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.ok(&["logs", "sleeper"]).stdout != "ready\n" {
+        assert!(Instant::now() < deadline, "the shell never said ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let started = Instant::now();
     assert_eq!(env.ok(&["stop", "sleeper"]).stdout, "sleeper\n");
     assert!(started.elapsed() < Duration::from_secs(5));

@@ -244,10 +244,12 @@ fn security_device_and_resource_flags_take_effect() {
 fn stop_signal_stop_timeout_logs_window_attach_and_prune() {
     let env = env_with_busybox();
     // --stop-signal: stop sends it instead of SIGTERM.
-    let script = "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.05; done";
+    let script = "trap 'echo got-usr1; exit 0' USR1; echo trapped; while true; do sleep 0.05; done";
     env.ok(&["run", "-d", "--name", "sig", "--stop-signal", "USR1", "bb", "sh", "-c", script]);
+    // The signal must not come before the shell has set its trap (the default action ends it).
+    wait_for(&env, &["logs", "sig"], "trapped");
     env.ok(&["stop", "sig"]);
-    assert_eq!(env.ok(&["logs", "sig"]).stdout, "got-usr1\n");
+    assert_eq!(env.ok(&["logs", "sig"]).stdout, "trapped\ngot-usr1\n");
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "sig"]).stdout, "0\n");
     // --stop-timeout: the grace period when stop gives none.
     env.ok(&[

@@ -119,8 +119,8 @@ pub fn processes(pid: i32) -> Vec<i32> {
 
 /// Removes the (empty) cgroup at `path` (as the spec's `cgroupsPath`, relative to each
 /// hierarchy) from every hierarchy that has it: the v2 root, or each v1 controller's.
-/// `Ok(false)` when a cgroup still has processes (EBUSY after a few tries): the caller then
-/// needs a delete that kills them.
+/// `Ok(false)` when a cgroup still has processes (EBUSY for 100 ms): the caller then needs a
+/// delete that kills them.
 pub fn remove_empty(path: &str) -> std::io::Result<bool> {
     let base = std::path::Path::new("/sys/fs/cgroup");
     let relative = path.trim_start_matches('/');
@@ -141,7 +141,7 @@ pub fn remove_empty(path: &str) -> std::io::Result<bool> {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 // The last of PID 1's namespace may still be on its way out.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 10 => {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }

@@ -148,8 +148,11 @@ impl Launcher for RuntimeLauncher {
         // libcontainer's delete, whose cgroup manager reads /proc/self/mountinfo once per
         // controller (about 2 ms). A cgroup that still has processes, or anything unexpected,
         // goes the long way, which kills them first.
-        if !super::cgroup::remove_empty(&spec::cgroups_path(record)).unwrap_or(false) {
+        let cgroups = spec::cgroups_path(record);
+        if !super::cgroup::remove_empty(&cgroups).unwrap_or(false) {
             self.remove_stale(&id);
+            // libcontainer's delete gives up on a cgroup that stays busy; what it left goes now.
+            let _ = super::cgroup::remove_empty(&cgroups);
         }
         let _ = std::fs::remove_dir_all(self.state.join(&id));
         let _ = std::fs::remove_dir_all(self.bundles.join(&id));

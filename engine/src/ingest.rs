@@ -147,7 +147,7 @@ pub fn unpack_stored_layer(
     media_type: Option<&str>,
 ) -> Result<LayerRow> {
     let chain_id = oci::chain_id(parent, diff_id);
-    let blob_path = root.join("blobs/sha256").join(blob.hex());
+    let blob_path = crate::store::blob_path_at(root, blob);
     let file = File::open(&blob_path).at(&blob_path)?;
     let (compression, reader) = layer::decompress(BufReader::with_capacity(256 * 1024, file)).at(&blob_path)?;
     let media_type = media_type.map(str::to_string).unwrap_or_else(|| layer_media_type(compression).to_string());
@@ -157,8 +157,7 @@ pub fn unpack_stored_layer(
         // whole (by rename), so it is complete; only its size is needed again.
         dir_size(&target.join("diff"))
     } else {
-        let tmp = root.join("tmp").join(format!("layer-{:016x}", rand::random::<u64>()));
-        fs::create_dir(&tmp).at(&tmp)?;
+        let tmp = crate::store::temp_dir_at(root, "layer")?;
         let already_verified = compression == Compression::None && blob == diff_id;
         let result = apply_checked(reader, &tmp, already_verified).and_then(|(size, actual)| match actual {
             Some(actual) if actual != *diff_id => Err(Error::DigestMismatch {

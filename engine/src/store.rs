@@ -34,6 +34,18 @@ pub enum Access {
     None,
 }
 
+/// `<root>/blobs/sha256/<hex>`, as `Store::blob_path` names it (for threads without a `Store`).
+pub fn blob_path_at(root: &Path, digest: &Digest) -> PathBuf {
+    root.join("blobs/sha256").join(digest.hex())
+}
+
+/// `Store::temp_dir` for threads without a `Store`.
+pub fn temp_dir_at(root: &Path, purpose: &str) -> Result<PathBuf> {
+    let path = root.join("tmp").join(format!("{purpose}-{:016x}", rand::random::<u64>()));
+    fs::create_dir(&path).at(&path)?;
+    Ok(path)
+}
+
 impl Store {
     pub fn open(root: &Path, access: Access) -> Result<Store> {
         for dir in ["blobs/sha256", "layers", "tmp"] {
@@ -62,7 +74,7 @@ impl Store {
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
+        blob_path_at(&self.root, digest)
     }
 
     pub fn has_blob(&self, digest: &Digest) -> bool {
@@ -86,9 +98,7 @@ impl Store {
 
     /// A fresh private directory under `tmp/` for a multi-step write.
     pub fn temp_dir(&self, purpose: &str) -> Result<PathBuf> {
-        let path = self.root.join("tmp").join(format!("{purpose}-{:016x}", rand::random::<u64>()));
-        fs::create_dir(&path).at(&path)?;
-        Ok(path)
+        temp_dir_at(&self.root, purpose)
     }
 
     /// Stores `bytes` as a blob and returns its digest.

@@ -120,9 +120,9 @@ pub fn remove(network_id: &str, bridge: &str) -> Result<()> {
 /// since "tcp: secure_seq: add back ports to TS offset", 2026) look older, the
 /// container answers with an ACK for the old connection, the client resets and retries a few
 /// milliseconds later. A short-connection benchmark through 127.0.0.1 lost half to three
-/// quarters of its throughput to that (bench/README.md, network.sh). With an address of its own, a loopback client's port is kept as it is
-/// (nothing else uses that address), so the container's TIME_WAIT for it always comes from that
-/// same client, whose timestamps only grow.
+/// quarters of its throughput to that (bench/README.md, network.sh). With an address of its
+/// own, a loopback client's port is kept as it is (nothing else uses that address), so the
+/// container's TIME_WAIT for it always comes from that same client, whose timestamps only grow.
 pub const LOOPBACK_SOURCE: &str = "169.254.7.1";
 
 /// Publishes the container's ports: DNAT from the host's addresses (or the one asked for), for

@@ -395,7 +395,7 @@ fn fetch_layer(
     report: &mut dyn FnMut(LayerStatus),
 ) -> Result<LayerRow> {
     let desc = layer.desc;
-    let blob_path = root.join("blobs/sha256").join(desc.digest.hex());
+    let blob_path = crate::store::blob_path_at(root, &desc.digest);
     if !blob_path.is_file() {
         let (writer, held) = BlobWriter::partial(root, &desc.digest)?;
         let unpacked = ingest::layer_dir_at(root, layer.chain).is_dir();
@@ -662,7 +662,7 @@ fn download(
     report: &mut dyn FnMut(LayerStatus),
 ) -> Result<()> {
     let (writer, _) = BlobWriter::partial(root, &desc.digest)?;
-    if root.join("blobs/sha256").join(desc.digest.hex()).is_file() {
+    if crate::store::blob_path_at(root, &desc.digest).is_file() {
         // Another pull stored it while this one waited for the partial file's lock.
         writer.discard();
         return Ok(());

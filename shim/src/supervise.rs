@@ -95,6 +95,25 @@ fn reap(pid: i32) -> Option<i32> {
     }
 }
 
+/// Reaps the caller's exited children other than `keep` (PID 1 and a check in flight, which the
+/// loop reaps itself). A health check's exec that fails half-way leaves the runtime's helper
+/// processes unreaped, and those that had joined the container's PID namespace hold its PID 1
+/// in the kernel's exit (`zap_pid_ns_processes`) until they are reaped: PID 1 would never exit.
+fn reap_strays(keep: &[i32]) {
+    loop {
+        // SAFETY: siginfo_t is plain old data; waitid writes one.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: WNOWAIT only looks: the child stays waitable.
+        let r = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT) };
+        // SAFETY: si_pid is set by a successful waitid (0 when no child has exited).
+        let pid = unsafe { info.si_pid() };
+        if r < 0 || pid == 0 || keep.contains(&pid) {
+            return;
+        }
+        reap(pid);
+    }
+}
+
 /// Docker's exit status from a wait status: the code, or 128 + the signal.
 fn exit_code(status: Option<i32>) -> i32 {
     match status {
@@ -166,6 +185,9 @@ pub fn supervise(
     let mut check: Option<CheckRun> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
+        if checks.is_some() {
+            reap_strays(&[pid, check.as_ref().map_or(0, |r| r.pid)]);
+        }
         let open_outputs = streams.outputs.iter().filter(|fd| fd.is_some()).count();
         // Done when PID 1 exited and its output ended (or a daemon it left holds the pipes
         // for longer than a grace period, as Docker's copy does).
@@ -342,5 +364,34 @@ mod tests {
         assert_eq!(exit_code(Some(7 << 8)), 7);
         assert_eq!(exit_code(Some(libc::SIGKILL)), 137);
         assert_eq!(exit_code(None), 255);
+    }
+
+    /// Forks a child that exits at once; returns once it is a zombie.
+    fn exited_child() -> i32 {
+        // SAFETY: the child only calls _exit.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(3) };
+        }
+        let stat = format!("/proc/{pid}/stat");
+        while !std::fs::read_to_string(&stat).is_ok_and(|s| s.contains(") Z ")) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        pid
+    }
+
+    #[test]
+    fn strays_are_reaped_and_the_kept_children_are_not() {
+        let kept = exited_child();
+        let stray = exited_child();
+        reap_strays(&[kept]);
+        // waitid finds the kept child first or the stray; either way one more pass reaps the
+        // stray once the kept one is gone, as the loop's next round does.
+        assert_eq!(reap(kept).map(|s| libc::WEXITSTATUS(s)), Some(3), "the kept child was reaped");
+        reap_strays(&[kept]);
+        // SAFETY: WNOHANG makes this a query; it writes only `status`.
+        let r = unsafe { libc::waitpid(stray, &mut 0, libc::WNOHANG) };
+        assert_eq!(r, -1, "the stray is still waitable");
     }
 }

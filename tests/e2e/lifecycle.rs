@@ -177,6 +177,37 @@ fn healthchecks_go_from_starting_to_healthy_to_unhealthy() {
 }
 
 #[test]
+fn a_container_stopped_in_the_middle_of_a_healthcheck_exits() {
+    let env = env_with_busybox();
+    // A check starts every millisecond, so most stops land while one is being set up in the
+    // container's PID namespace; the init (tini) exits only once every process of that
+    // namespace is reaped, the check's half-made ones too.
+    for round in 0..12 {
+        let name = format!("checked{round}");
+        env.ok(&[
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            &name,
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1ms",
+            "bb",
+            "sleep",
+            "60",
+        ]);
+        std::thread::sleep(Duration::from_millis(5 * round));
+        let started = Instant::now();
+        env.ok(&["stop", "-t", "1", &name]);
+        assert!(started.elapsed() < Duration::from_secs(5), "round {round}: the stop took {:?}", started.elapsed());
+        assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", &name]).stdout, "exited 143\n");
+        env.ok(&["rm", &name]);
+    }
+}
+
+#[test]
 fn init_forwards_signals_and_reaps() {
     let env = env_with_busybox();
     // A bare `sleep` as PID 1 ignores SIGTERM; under --init, tini is PID 1 and forwards it.

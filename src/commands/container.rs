@@ -1417,7 +1417,20 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
     }
     // libcontainer clones this process: no other thread may run by then.
     prewarm.finish();
-    let started = launcher(ctx).exec(&record, &process).map_err(|(code, message)| ExitError { code, message })?;
+    let started = match launcher(ctx).exec(&record, &process) {
+        Ok(started) => started,
+        Err((code, message)) => {
+            // PID 1 exited while the runtime set up the process: the runtime's helper joins the
+            // container's cgroups first, making them again if the monitor had removed them,
+            // then cannot enter the dead PID namespace. What it made goes (the helpers of other
+            // such execs may still be on their way out of it).
+            if matches!(store.observed_state(&id).map(|s| s.status), Ok(Status::Exited)) {
+                let cgroups = engine::container::spec::cgroups_path(&record);
+                let _ = engine::container::cgroup::remove_empty(&cgroups, std::time::Duration::from_millis(100));
+            }
+            return Err(ExitError { code, message }.into());
+        }
+    };
     if args.detach {
         return Ok(0);
     }

@@ -208,6 +208,34 @@ fn a_container_stopped_in_the_middle_of_a_healthcheck_exits() {
 }
 
 #[test]
+fn an_exec_racing_the_containers_exit_leaves_no_cgroup() {
+    let env = env_with_busybox();
+    // Execs keep coming while PID 1 exits; one that the runtime begins after the monitor
+    // removed the container's cgroups makes them again before it fails.
+    let mut ids = Vec::new();
+    for round in 0..6 {
+        let name = format!("short{round}");
+        let id = env.ok(&["run", "-d", "--name", &name, "bb", "sleep", "0.3"]).stdout.trim().to_string();
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| while env.run(&["exec", &name, "true"]).code == 0 {});
+            }
+        });
+        env.ok(&["wait", &name]);
+        env.ok(&["rm", &name]);
+        ids.push(id);
+    }
+    let left: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .flat_map(|hierarchy| ids.iter().map(move |id| hierarchy.path().join("berth").join(id)))
+        .filter(|dir| dir.exists())
+        .map(|dir| dir.display().to_string())
+        .collect();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
+#[test]
 fn init_forwards_signals_and_reaps() {
     let env = env_with_busybox();
     // A bare `sleep` as PID 1 ignores SIGTERM; under --init, tini is PID 1 and forwards it.

@@ -118,10 +118,11 @@ pub fn processes(pid: i32) -> Vec<i32> {
 }
 
 /// Removes the (empty) cgroup at `path` (as the spec's `cgroupsPath`, relative to each
-/// hierarchy) from every hierarchy that has it: the v2 root, or each v1 controller's.
-/// `Ok(false)` when a cgroup still has processes (EBUSY for 100 ms): the caller then needs a
-/// delete that kills them.
-pub fn remove_empty(path: &str) -> std::io::Result<bool> {
+/// hierarchy) from every hierarchy that has it: the v2 root, or each v1 controller's. A busy one
+/// (EBUSY: it has processes) is tried again until `busy_wait` has passed, and the others are
+/// removed all the same. `Ok(false)` when one stayed busy: the caller then needs a delete that
+/// kills its processes.
+pub fn remove_empty(path: &str, busy_wait: std::time::Duration) -> std::io::Result<bool> {
     let base = std::path::Path::new("/sys/fs/cgroup");
     let relative = path.trim_start_matches('/');
     let mut dirs = vec![base.join(relative)];
@@ -134,23 +135,26 @@ pub fn remove_empty(path: &str) -> std::io::Result<bool> {
             }
         }
     }
+    let deadline = std::time::Instant::now() + busy_wait;
+    let mut all_removed = true;
     for dir in dirs {
-        let mut tries = 0;
         loop {
             match fs::remove_dir(&dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 // The last of PID 1's namespace may still be on its way out.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
-                    tries += 1;
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(false),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    all_removed = false;
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
     }
-    Ok(true)
+    Ok(all_removed)
 }
 
 /// Pays the kernel's wait for a cgroup move in the background, ahead of the runtime's own.

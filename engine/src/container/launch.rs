@@ -4,6 +4,7 @@
 //! the CLI's `exec`): libcontainer clones the caller.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
@@ -149,10 +150,10 @@ impl Launcher for RuntimeLauncher {
         // controller (about 2 ms). A cgroup that still has processes, or anything unexpected,
         // goes the long way, which kills them first.
         let cgroups = spec::cgroups_path(record);
-        if !super::cgroup::remove_empty(&cgroups).unwrap_or(false) {
+        if !super::cgroup::remove_empty(&cgroups, Duration::from_millis(100)).unwrap_or(false) {
             self.remove_stale(&id);
             // libcontainer's delete gives up on a cgroup that stays busy; what it left goes now.
-            let _ = super::cgroup::remove_empty(&cgroups);
+            let _ = super::cgroup::remove_empty(&cgroups, Duration::from_millis(100));
         }
         let _ = std::fs::remove_dir_all(self.state.join(&id));
         let _ = std::fs::remove_dir_all(self.bundles.join(&id));

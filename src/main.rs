@@ -14,9 +14,6 @@ fn main() {
         printer::line(&format!("berth version {}", env!("CARGO_PKG_VERSION")));
         return;
     }
-    // The containers start in other processes (their monitors); the thread ends on its own.
-    let _prewarm =
-        commands::may_start_containers(std::env::args().skip(1)).then(engine::container::cgroup::Prewarm::start);
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

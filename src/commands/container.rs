@@ -1367,7 +1367,6 @@ pub fn cp(ctx: &Context, args: CpArgs) -> Result<i32> {
 }
 
 pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
-    let prewarm = engine::container::cgroup::Prewarm::start();
     let store = ctx.store()?;
     let id = store.resolve_container(&args.container)?;
     let record = store.container(&id)?;
@@ -1415,8 +1414,6 @@ pub fn exec(ctx: &Context, args: ExecArgs) -> Result<i32> {
         rustix::stdio::dup2_stdout(&null)?;
         rustix::stdio::dup2_stderr(&null)?;
     }
-    // libcontainer clones this process: no other thread may run by then.
-    prewarm.finish();
     let started = match launcher(ctx).exec(&record, &process) {
         Ok(started) => started,
         Err((code, message)) => {

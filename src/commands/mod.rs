@@ -145,21 +145,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Whether the command line may start containers: then `main` starts `cgroup::Prewarm` before
-/// anything else, so that the kernel's wait it pays overlaps the argument parsing too. A look
-/// at the words is enough (`run`, `start`, `restart`, and compose's `up`, `watch`): a word
-/// that only looks like one costs an idle thread. Not after `exec` (`exec web run`) or
-/// `__monitor`: the runtime clones those processes, which must then have no other thread
-/// (`exec` starts its own and stops it first).
-pub fn may_start_containers(args: impl Iterator<Item = String>) -> bool {
-    let words: Vec<String> = args.collect();
-    !words.iter().any(|a| a == "__monitor")
-        && words
-            .iter()
-            .take_while(|a| *a != "exec")
-            .any(|a| matches!(a.as_str(), "run" | "start" | "restart" | "up" | "watch"))
-}
-
 /// Commands that start containers from their main thread alone: their monitors can be forked.
 /// compose starts services on several threads at once, and a forked child could find a lock
 /// (SQLite's, say) held by a thread that does not exist in it.
@@ -196,25 +181,4 @@ pub fn error_text(err: &anyhow::Error) -> String {
         }
     }
     parts.join(": ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::may_start_containers;
-
-    fn words(line: &str) -> impl Iterator<Item = String> + '_ {
-        line.split_whitespace().map(String::from)
-    }
-
-    #[test]
-    fn commands_that_start_containers_are_seen_before_parsing() {
-        assert!(may_start_containers(words("--root /tmp/r run --rm bb true")));
-        assert!(may_start_containers(words("container start web")));
-        assert!(may_start_containers(words("compose -f x.yaml up -d")));
-        assert!(!may_start_containers(words("ps -a --filter name=run")));
-        assert!(!may_start_containers(words("exec web true")));
-        assert!(!may_start_containers(words("exec web run")));
-        assert!(!may_start_containers(words("compose exec web start")));
-        assert!(!may_start_containers(words("--root run __monitor 0123")));
-    }
 }

@@ -127,6 +127,15 @@ fn pause_top_stats_rename_restart_and_update() {
     assert!(stats.contains("MEM USAGE / LIMIT") && stats.contains("64MiB"), "the memory limit applies:\n{stats}");
     let pids_max = env.ok(&["exec", "worker", "cat", "/sys/fs/cgroup/pids/pids.max"]);
     assert_eq!(pids_max.stdout, "50\n", "the pids limit applies");
+    // PID 1 and an exec'd process are in the container's cgroup in every v1 hierarchy.
+    let id = env.ok(&["inspect", "-f", "{{.Id}}", "worker"]).stdout.trim().to_string();
+    for process in ["1", "self"] {
+        let cgroups = env.ok(&["exec", "worker", "cat", &format!("/proc/{process}/cgroup")]).stdout;
+        let controllers = cgroups.lines().filter(|l| !l.starts_with("0::") && !l.contains(":name="));
+        for line in controllers {
+            assert!(line.ends_with(&format!(":/berth/{id}")), "/proc/{process}/cgroup: {line}");
+        }
+    }
 
     env.ok(&["rename", "worker", "renamed"]);
     let err = env.fails(&["inspect", "worker"], 1);

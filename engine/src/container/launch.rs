@@ -146,9 +146,9 @@ impl Launcher for RuntimeLauncher {
         let id = Self::runtime_id(record);
         // Once PID 1 is gone, and its PID namespace with it, what is left of libcontainer's
         // work is the container's cgroups and its state directory. Removing them here spares
-        // libcontainer's delete, whose cgroup manager reads /proc/self/mountinfo once per
-        // controller (about 2 ms). A cgroup that still has processes, or anything unexpected,
-        // goes the long way, which kills them first.
+        // libcontainer's delete, which loads its state and builds a cgroup manager (about 2 ms
+        // before the libcgroups patch, vendor/README.md). A cgroup that still has processes, or
+        // anything unexpected, goes the long way, which kills them first.
         let cgroups = spec::cgroups_path(record);
         if !super::cgroup::remove_empty(&cgroups, Duration::from_millis(100)).unwrap_or(false) {
             self.remove_stale(&id);

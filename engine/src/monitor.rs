@@ -56,6 +56,15 @@ pub trait Launcher {
     fn start(&mut self, record: &Record, rootfs: &Path, etc: &Path) -> std::result::Result<Started, (i32, String)>;
     /// Removes what the runtime keeps for the container (cgroups, state), after it exited.
     fn delete(&mut self, record: &Record);
+    /// `delete`, but what the kernel finishes in the background (a network namespace's
+    /// teardown) may still be on its way when it returns; the launcher waits for it before its
+    /// next start and when it is dropped. The monitor's exit uses this, so that teardown
+    /// overlaps the monitor's own work (the state, the unmount, a `--rm` removal).
+    fn delete_in_background(&mut self, record: &Record) {
+        self.delete(record);
+    }
+    /// Waits for what `delete_in_background` left to the kernel.
+    fn settle(&mut self) {}
     /// Starts a process in the running container with the caller's fds 0, 1 and 2 as its
     /// stdio (or a pty, with `process.tty`); the caller is its parent.
     fn exec(&mut self, record: &Record, process: &ExecProcess) -> std::result::Result<Started, (i32, String)>;
@@ -282,7 +291,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 (code, started_at.elapsed())
             }
         };
-        launcher.delete(&record);
+        launcher.delete_in_background(&record);
         state.status = Status::Exited;
         state.pid = 0;
         state.exit_code = code;
@@ -303,7 +312,12 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 _ => false,
             };
         if !restart {
-            state.monitor_pid = 0;
+            // A container that stays keeps the monitor's PID in its state until its network is
+            // gone too (`settle` below): `stop` and `rm` wait for that, and compose removes the
+            // network next. A `--rm` one is removed below, and its `run` waits for the monitor.
+            if record.host_config.auto_remove {
+                state.monitor_pid = 0;
+            }
             store.write_state(id, &state)?;
             break code;
         }
@@ -318,7 +332,9 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         backoff = (backoff * 2).min(Duration::from_secs(60));
         if dir.join("stopped").exists() {
             state.status = Status::Exited;
-            state.monitor_pid = 0;
+            if record.host_config.auto_remove {
+                state.monitor_pid = 0;
+            }
             store.write_state(id, &state)?;
             break code;
         }
@@ -330,6 +346,11 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         // `--rm` takes the anonymous volumes along, as Docker's does.
         store.lock(Access::Shared)?;
         store.remove_container(id, true, true, launcher)?;
+    }
+    launcher.settle();
+    if !record.host_config.auto_remove {
+        state.monitor_pid = 0;
+        store.write_state(id, &state)?;
     }
     Ok(())
 }

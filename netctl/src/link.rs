@@ -128,27 +128,33 @@ fn plug_veth(veth: &str, bridge: &str, inner: &str, namespace: &File) -> Result<
 /// Removes the container's namespace and veth pair, whatever is left of them; when it returns,
 /// neither is listed on the host any more.
 pub fn sandbox_down(container_id: &str) {
-    // Nothing is asked of the kernel for what is not there (the usual case before a start): a
-    // request would wait for the RTNL lock, which other namespaces' teardown may hold.
+    namespace_down(container_id);
+    // As the namespace dies, the kernel takes its devices, and the pair with them, in the
+    // background: the veth's name leaves the host a few milliseconds after the unmount, where
+    // deleting the veth ourselves waits for its whole unregistration (RCU grace periods: 15-30
+    // ms on this project's machine, against 3 ms; bench/netlink.sh). Nothing is asked of the
+    // kernel for what is not there (the usual case before a start): a request would wait for
+    // the RTNL lock, which other namespaces' teardown may hold.
     let veth = Path::new("/sys/class/net").join(host_veth(container_id));
-    let path = netns_path(container_id);
-    if path.exists() {
-        // The namespace goes first. As it dies, the kernel takes its devices, and the pair with
-        // them, in the background: the veth's name leaves the host a few milliseconds after the
-        // unmount, where deleting the veth ourselves waits for its whole unregistration (RCU
-        // grace periods: 15-30 ms on this project's machine, against 3 ms; bench/netlink.sh).
-        delete_netns(&path);
-        let deadline = Instant::now() + Duration::from_millis(100);
-        while veth.exists() && Instant::now() < deadline {
-            // Usually under a millisecond: a `run --rm` waits for this.
-            std::thread::sleep(Duration::from_micros(200));
-        }
+    let deadline = Instant::now() + Duration::from_millis(100);
+    while veth.exists() && Instant::now() < deadline {
+        // Usually a few milliseconds: a `run --rm` waits for this.
+        std::thread::sleep(Duration::from_micros(200));
     }
     // A pair whose namespace something else still holds (or never had one pinned): deleted.
     if veth.exists() {
         if let Ok(mut netlink) = Netlink::open() {
             let _ = netlink.delete_link(&host_veth(container_id));
         }
+    }
+}
+
+/// Unpins the container's network namespace, if it has one: once its processes are gone, the
+/// kernel tears it down in the background. `sandbox_down` then waits for the end of that.
+pub fn namespace_down(container_id: &str) {
+    let path = netns_path(container_id);
+    if path.exists() {
+        delete_netns(&path);
     }
 }
 

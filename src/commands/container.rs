@@ -48,6 +48,7 @@ pub(crate) fn launcher(ctx: &Context) -> Box<dyn Launcher> {
         root: ctx.root.clone(),
         runroot: ctx.runroot.clone(),
         config: ctx.config_path.clone(),
+        detaching: Vec::new(),
     })
 }
 
@@ -59,6 +60,15 @@ struct NetworkedLauncher {
     runroot: std::path::PathBuf,
     /// The engine configuration, for the DNS server's upstreams.
     config: Option<std::path::PathBuf>,
+    /// Containers whose network namespace is being torn down (`delete_in_background`): their
+    /// veth pairs and addresses go in `settle`.
+    detaching: Vec<String>,
+}
+
+impl Drop for NetworkedLauncher {
+    fn drop(&mut self) {
+        self.settle();
+    }
 }
 
 /// Whether a network mode names a user network (not the default `bridge`, `none`, `host` or
@@ -91,6 +101,8 @@ impl Launcher for NetworkedLauncher {
         rootfs: &std::path::Path,
         dir: &std::path::Path,
     ) -> std::result::Result<monitor::Started, (i32, String)> {
+        // A restart: the last run's network is gone first.
+        self.settle();
         if let Some(other) = record.host_config.network_mode.strip_prefix("container:") {
             let netns = join_container_network(&self.root, other, dir).map_err(|m| (EXIT_BERTH, m))?;
             self.inner.join_network_namespace(Some(netns));
@@ -154,6 +166,26 @@ impl Launcher for NetworkedLauncher {
         if bridge_network(record).is_some() {
             if let Ok(networks) = netctl::Networks::open(&self.root) {
                 let _ = networks.detach(&record.id);
+            }
+        }
+    }
+
+    fn delete_in_background(&mut self, record: &Record) {
+        self.inner.delete(record);
+        if bridge_network(record).is_some() {
+            netctl::link::namespace_down(&record.id);
+            self.detaching.push(record.id.clone());
+        }
+    }
+
+    /// Finishes the network teardowns begun by `delete_in_background`.
+    fn settle(&mut self) {
+        if self.detaching.is_empty() {
+            return;
+        }
+        if let Ok(networks) = netctl::Networks::open(&self.root) {
+            for id in self.detaching.drain(..) {
+                let _ = networks.detach(&id);
             }
         }
     }

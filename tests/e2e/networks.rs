@@ -107,6 +107,11 @@ fn containers_on_a_network_reach_each_other() {
         env.run(&["run", "--rm", "--init", "bb", "timeout", "2", "wget", "-q", "-O", "-", &format!("http://{ip}/")]);
     assert_ne!(outside.code, 0);
 
+    // A stopped container's namespace and veth are gone by the time `stop` returns (the
+    // monitor tears them down in the background while it records the exit).
+    env.ok(&["stop", "-t", "0", "web"]);
+    let left = leftovers(&id, &[&web_id]);
+    assert!(!left.iter().any(|l| l.contains(&web_id)), "{left:?}");
     env.ok(&["rm", "-f", "web"]);
     assert_eq!(env.ok(&["network", "rm", &name]).stdout, format!("{name}\n"));
     assert_eq!(leftovers(&id, &[&web_id]), Vec::<String>::new());

@@ -158,7 +158,9 @@ impl Db {
         // berth's short-lived processes is each close. Keeping it (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE)
         // was tried and is worse: the next process, as the first connection, rebuilds the WAL
         // index by reading the whole WAL, which then grows without end (nothing stays open to
-        // let it restart).
+        // let it restart). Keeping only the file (SQLITE_FCNTL_PERSIST_WAL, truncated at close)
+        // saves its unlink and no fsync: SQLite syncs the directory after the WAL's first
+        // header whether or not the file already existed (4 fsyncs per process either way).
         // The schema is made once per database: every command opens it, and parsing the DDL
         // each time was the most of an open's cost.
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

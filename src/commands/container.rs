@@ -523,8 +523,20 @@ fn ready_to_start(store: &Store, id: &str) -> Result<bool> {
     if matches!(state.status, Status::Running | Status::Paused | Status::Restarting) {
         return Ok(false);
     }
+    wait_for_last_monitor(store, &state, id)?;
     store.clear_stopped(id);
     Ok(true)
+}
+
+/// A container whose PID 1 has just exited may still have the monitor of that run finishing
+/// (its network's teardown, the unmount, its last state): a new run waits for it, or the old
+/// monitor would undo what the new one set up.
+fn wait_for_last_monitor(store: &Store, state: &engine::container::model::State, id: &str) -> Result<()> {
+    let running = matches!(state.status, Status::Running | Status::Paused | Status::Restarting);
+    if !running && state.monitor_pid != 0 {
+        store.wait_stopped(id, std::time::Duration::from_secs(10))?;
+    }
+    Ok(())
 }
 
 /// Starts the container's monitor, which starts the process; returns once it has.
@@ -536,6 +548,7 @@ fn start_monitor(ctx: &Context, id: &str) -> Result<()> {
 /// Starts a stopped or created container attached, streams until it exits; returns its exit
 /// status.
 pub(crate) fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool, detach_keys: &str) -> Result<i32> {
+    wait_for_last_monitor(store, &store.observed_state(id)?, id)?;
     store.clear_stopped(id);
     let record = store.container(id)?;
     start_and_attach(ctx, &record, stdin, detach_keys)
@@ -711,6 +724,7 @@ pub fn start(ctx: &Context, args: StartArgs) -> Result<i32> {
         let record = {
             let store = ctx.store()?;
             let id = store.resolve_container(&args.containers[0])?;
+            wait_for_last_monitor(&store, &store.observed_state(&id)?, &id)?;
             store.clear_stopped(&id);
             store.container(&id)?
         };

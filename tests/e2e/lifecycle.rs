@@ -246,6 +246,26 @@ fn an_exec_racing_the_containers_exit_leaves_no_cgroup() {
 }
 
 #[test]
+fn a_container_started_again_as_soon_as_it_exits_runs_whole() {
+    let env = env_with_busybox();
+    env.ok(&["network", "create", "again-net"]);
+    // Each `start` follows the last run's exit at once, as a script that polls `inspect`
+    // would, while that run's monitor may still be tearing its network down: the new run waits
+    // for it instead of losing its rootfs, its network or its state to it.
+    env.ok(&["run", "-d", "--name", "again", "--network", "again-net", "bb", "sh", "-c", "cat /etc/hostname; exit 3"]);
+    for round in 0..6 {
+        while env.ok(&["inspect", "-f", "{{.State.Status}}", "again"]).stdout != "exited\n" {}
+        let start = env.run(&["start", "again"]);
+        assert_eq!(start.code, 0, "round {round}: {}", start.stderr);
+    }
+    assert_eq!(env.ok(&["wait", "again"]).stdout, "3\n");
+    let hostname = env.ok(&["inspect", "-f", "{{.Config.Hostname}}", "again"]).stdout;
+    assert_eq!(env.ok(&["logs", "again"]).stdout, hostname.repeat(7), "every run printed its hostname");
+    env.ok(&["rm", "again"]);
+    env.ok(&["network", "rm", "again-net"]);
+}
+
+#[test]
 fn init_forwards_signals_and_reaps() {
     let env = env_with_busybox();
     // A bare `sleep` as PID 1 ignores SIGTERM; under --init, tini is PID 1 and forwards it.

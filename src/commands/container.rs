@@ -162,12 +162,8 @@ impl Launcher for NetworkedLauncher {
     }
 
     fn delete(&mut self, record: &Record) {
-        self.inner.delete(record);
-        if bridge_network(record).is_some() {
-            if let Ok(networks) = netctl::Networks::open(&self.root) {
-                let _ = networks.detach(&record.id);
-            }
-        }
+        self.delete_in_background(record);
+        self.settle();
     }
 
     fn delete_in_background(&mut self, record: &Record) {
@@ -520,7 +516,7 @@ pub(crate) fn start_detached(ctx: &Context, store: &Store, id: &str) -> Result<(
 /// left.
 fn ready_to_start(store: &Store, id: &str) -> Result<bool> {
     let state = store.observed_state(id)?;
-    if matches!(state.status, Status::Running | Status::Paused | Status::Restarting) {
+    if state.status.is_running() {
         return Ok(false);
     }
     wait_for_last_monitor(store, &state, id)?;
@@ -532,11 +528,18 @@ fn ready_to_start(store: &Store, id: &str) -> Result<bool> {
 /// (its network's teardown, the unmount, its last state): a new run waits for it, or the old
 /// monitor would undo what the new one set up.
 fn wait_for_last_monitor(store: &Store, state: &engine::container::model::State, id: &str) -> Result<()> {
-    let running = matches!(state.status, Status::Running | Status::Paused | Status::Restarting);
-    if !running && state.monitor_pid != 0 {
+    if !state.status.is_running() && state.monitor_pid != 0 {
         store.wait_stopped(id, std::time::Duration::from_secs(10))?;
     }
     Ok(())
+}
+
+/// The record of a container about to be started attached, once the last run's monitor is done
+/// and the mark a stop left is cleared.
+fn record_for_attached_start(store: &Store, id: &str) -> Result<Record> {
+    wait_for_last_monitor(store, &store.observed_state(id)?, id)?;
+    store.clear_stopped(id);
+    Ok(store.container(id)?)
 }
 
 /// Starts the container's monitor, which starts the process; returns once it has.
@@ -548,9 +551,7 @@ fn start_monitor(ctx: &Context, id: &str) -> Result<()> {
 /// Starts a stopped or created container attached, streams until it exits; returns its exit
 /// status.
 pub(crate) fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool, detach_keys: &str) -> Result<i32> {
-    wait_for_last_monitor(store, &store.observed_state(id)?, id)?;
-    store.clear_stopped(id);
-    let record = store.container(id)?;
+    let record = record_for_attached_start(store, id)?;
     start_and_attach(ctx, &record, stdin, detach_keys)
 }
 
@@ -724,9 +725,7 @@ pub fn start(ctx: &Context, args: StartArgs) -> Result<i32> {
         let record = {
             let store = ctx.store()?;
             let id = store.resolve_container(&args.containers[0])?;
-            wait_for_last_monitor(&store, &store.observed_state(&id)?, &id)?;
-            store.clear_stopped(&id);
-            store.container(&id)?
+            record_for_attached_start(&store, &id)?
         };
         return start_and_attach(ctx, &record, args.interactive, &args.detach_keys);
     }

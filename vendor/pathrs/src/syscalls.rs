@@ -35,7 +35,7 @@
 
 use crate::{
     flags::{OpenFlags, RenameFlags},
-    utils::{FdExt, ToCString},
+    utils::ToCString,
 };
 
 use std::{
@@ -91,9 +91,11 @@ pub(crate) struct FrozenFd(RawFd, Option<PathBuf>);
 // TODO: Should probably be a pub(crate) impl.
 impl<Fd: AsFd> From<Fd> for FrozenFd {
     fn from(fd: Fd) -> Self {
-        // SAFETY: as_unsafe_path is safe here since it is only used for
-        //         pretty-printing error messages and no real logic.
-        Self(fd.as_fd().as_raw_fd(), fd.as_unsafe_path_unchecked().ok())
+        // berth: the path is not looked up. It only decorated error messages,
+        // and every failing syscall paid a procfs lookup for it (a readlink of
+        // /proc/thread-self/fd/N with its checks, about 7 syscalls), even on
+        // expected failures such as the first try of a partial lookup.
+        Self(fd.as_fd().as_raw_fd(), None)
     }
 }
 

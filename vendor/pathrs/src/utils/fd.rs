@@ -160,6 +160,7 @@ pub(crate) trait FdExt: AsFd {
     /// Currently this should only be used by the `syscall::FrozenFd` logic
     /// which saves the path a file descriptor references for error messages, as
     /// well as in some test code.
+    #[allow(dead_code)] // berth: FrozenFd no longer calls it.
     fn as_unsafe_path_unchecked(&self) -> Result<PathBuf, Error>;
 
     /// Check if the File is on a "dangerous" filesystem that might contain

@@ -74,6 +74,7 @@ pub(crate) enum RawProcfsRoot<'fd> {
     /// [`FdExt::as_unsafe_path_unchecked`].
     ///
     /// [`FdExt::as_unsafe_path_unchecked`]: crate::utils::FdExt::as_unsafe_path_unchecked
+    #[allow(dead_code)] // berth: FrozenFd no longer calls it.
     UnsafeGlobal,
 
     /// Use this [`BorrowedFd`] as the rootfs of a proc and operate relative to

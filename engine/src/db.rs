@@ -83,7 +83,15 @@ pub struct LayerRow {
 
 pub struct Db {
     conn: Connection,
+    /// The WAL file beside the database (`Drop` looks at its size).
+    wal: std::path::PathBuf,
+    /// How many of the connection's changes came from `transaction_unsynced`.
+    unsynced_changes: u64,
 }
+
+/// Unsynced transactions leave the WAL to grow up to this size before a close checkpoints
+/// it: a process that opens the database alone reads the whole WAL to rebuild its index.
+const UNSYNCED_WAL_LIMIT: u64 = 256 * 1024;
 
 /// Connections open in this process (`open_connections`).
 static OPEN_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -100,8 +108,13 @@ impl Drop for Db {
         // (synchronous=NORMAL does not sync at commit). The last connection's close would
         // checkpoint anyway; another berth process may hold the database open, though (a
         // monitor does while its container runs).
-        if self.conn.total_changes() > 0 {
+        let changes = self.conn.total_changes();
+        if changes > self.unsynced_changes {
             let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+        } else if changes > 0 && std::fs::metadata(&self.wal).is_ok_and(|m| m.len() < UNSYNCED_WAL_LIMIT) {
+            // Only unsynced changes: the close leaves them in the WAL, unsynced, for a later
+            // checkpoint (any connection's, with the usual syncs) to carry into the database.
+            let _ = self.conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
         }
         OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -140,15 +153,20 @@ const LAYER_COLS: &str = "chain_id, diff_id, parent, blob, media_type, size";
 impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         let db = Db {
             conn: Connection::open(path).inspect_err(|_| {
                 OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             })?,
+            wal: wal.into(),
+            unsynced_changes: 0,
         };
         let conn = &db.conn;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // Commits are not synced; the checkpoint when the connection goes is (`Drop`): a
+        // Commits are not synced; the checkpoint when the connection goes is (`Drop`, and
+        // `transaction_unsynced` for what need not be durable at all): a
         // command's changes are on disk by the time it returns, and WAL keeps the database
         // whole through a crash at any moment. FULL synced each commit as well: two fsyncs
         // more per `run --rm`, ~1.4 ms.
@@ -180,6 +198,23 @@ impl Db {
         let value = f(&tx)?;
         tx.commit()?;
         Ok(value)
+    }
+
+    /// `transaction`, for changes that need not survive a power loss (a `--rm` container's
+    /// row, which a reboot makes pointless anyway). Nothing is synced: the WAL's header is
+    /// not (synchronous=OFF while it commits), the commit is not, and the connection's
+    /// close does not checkpoint (`Drop`) while the WAL stays small. The database stays
+    /// whole through a crash all the same: this connection never checkpoints unsynced (so
+    /// the auto-checkpoint is off while it commits), and every checkpoint, another
+    /// connection's or this one's close, syncs the WAL before it writes the database and the
+    /// database before the WAL is reused. A crash loses at most the unsynced transactions.
+    pub fn transaction_unsynced<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA wal_autocheckpoint=0")?;
+        let before = self.conn.total_changes();
+        let value = self.transaction(f);
+        self.unsynced_changes += self.conn.total_changes() - before;
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=1000")?;
+        value
     }
 
     pub fn conn(&self) -> &Connection {
@@ -332,5 +367,70 @@ pub mod write {
             }
             unused.extend(rows);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add_tag(db: &mut Db, name: &str, unsynced: bool) {
+        let id = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
+        let set = |tx: &Transaction| {
+            tx.execute(
+                "INSERT OR IGNORE INTO images (id, manifest, created, size, added) VALUES (?1, ?1, '', 0, '')",
+                [id.as_str()],
+            )?;
+            write::set_tag(tx, name, &id)?;
+            Ok(())
+        };
+        if unsynced {
+            db.transaction_unsynced(set).unwrap();
+        } else {
+            db.transaction(set).unwrap();
+        }
+    }
+
+    fn tag_count(path: &Path) -> usize {
+        Db::open(path).unwrap().tags().unwrap().len()
+    }
+
+    #[test]
+    fn an_unsynced_change_stays_in_the_wal_and_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        Db::open(&path).unwrap(); // the schema, checkpointed and synced
+        add_tag(&mut Db::open(&path).unwrap(), "a:1", true);
+        let wal = dir.path().join("berth.db-wal");
+        assert!(wal.metadata().unwrap().len() > 0, "the close left the change in the WAL");
+        // The next connection, alone, rebuilds the WAL index and sees the row.
+        assert_eq!(tag_count(&path), 1);
+    }
+
+    #[test]
+    fn a_synced_change_checkpoints_the_unsynced_ones_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let mut db = Db::open(&path).unwrap();
+        add_tag(&mut db, "a:1", true);
+        add_tag(&mut db, "a:2", false);
+        drop(db);
+        assert!(!dir.path().join("berth.db-wal").exists(), "the last close checkpointed and removed the WAL");
+        assert_eq!(tag_count(&path), 2);
+    }
+
+    #[test]
+    fn unsynced_changes_are_checkpointed_once_the_wal_is_big() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let wal = dir.path().join("berth.db-wal");
+        let mut closes_with_wal = 0;
+        for i in 0..200 {
+            add_tag(&mut Db::open(&path).unwrap(), &format!("a:{i}"), true);
+            assert!(wal.metadata().map_or(0, |m| m.len()) < UNSYNCED_WAL_LIMIT + 64 * 1024);
+            closes_with_wal += usize::from(wal.exists());
+        }
+        assert!(closes_with_wal < 200, "some close checkpointed the WAL");
+        assert_eq!(tag_count(&path), 200);
     }
 }

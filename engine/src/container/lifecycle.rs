@@ -172,7 +172,9 @@ impl Store {
         // files, which must not be removed under it.
         self.wait_stopped(id, Duration::from_secs(10))?;
         self.cleanup_after_exit(id, launcher)?;
-        let anonymous: Vec<String> = match self.container(id) {
+        let record = self.container(id);
+        let auto_remove = record.as_ref().is_ok_and(|r| r.host_config.auto_remove);
+        let anonymous: Vec<String> = match record {
             Ok(record) if volumes => record
                 .host_config
                 .mounts
@@ -183,7 +185,7 @@ impl Store {
                 .collect(),
             _ => Vec::new(),
         };
-        self.delete_container(id)?;
+        self.delete_container(id, auto_remove)?;
         for volume in anonymous {
             // Still used by another container (`--volumes-from`): keep it.
             if self.volume_users(&volume)?.is_empty() {

@@ -38,7 +38,7 @@ impl Store {
                 record.name
             )));
         }
-        self.db.transaction(|tx| {
+        let insert = |tx: &rusqlite::Transaction| {
             tx.execute(
                 "INSERT INTO containers (id, name, image, created) VALUES (?1, ?2, ?3, ?4)",
                 params![record.id, record.name, record.image.as_str(), record.created],
@@ -50,7 +50,13 @@ impl Store {
                 other => other.into(),
             })?;
             Ok(())
-        })?;
+        };
+        // A `--rm` container does not outlive a reboot, so its row need not be synced.
+        if record.host_config.auto_remove {
+            self.db.transaction_unsynced(insert)?;
+        } else {
+            self.db.transaction(insert)?;
+        }
         let dir = self.container_dir(&record.id);
         for sub in ["upper", "work", "merged"] {
             fs::create_dir_all(dir.join(sub)).at(dir.join(sub))?;
@@ -127,11 +133,18 @@ impl Store {
     }
 
     /// Deletes the row, then the files (a kill in between leaves files `system check` reclaims).
-    pub fn delete_container(&mut self, id: &str) -> Result<()> {
-        self.db.transaction(|tx| {
+    /// The removal of a `--rm` container (`auto_remove`) is not synced, as its row was not:
+    /// after a crash that loses it, the row without files is removed by `rm`.
+    pub fn delete_container(&mut self, id: &str, auto_remove: bool) -> Result<()> {
+        let delete = |tx: &rusqlite::Transaction| {
             tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
             Ok(())
-        })?;
+        };
+        if auto_remove {
+            self.db.transaction_unsynced(delete)?;
+        } else {
+            self.db.transaction(delete)?;
+        }
         let dir = self.container_dir(id);
         match fs::remove_dir_all(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(dir),

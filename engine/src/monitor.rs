@@ -56,14 +56,15 @@ pub trait Launcher {
     fn start(&mut self, record: &Record, rootfs: &Path, etc: &Path) -> std::result::Result<Started, (i32, String)>;
     /// Removes what the runtime keeps for the container (cgroups, state), after it exited.
     fn delete(&mut self, record: &Record);
-    /// `delete`, but what the kernel finishes in the background (a network namespace's
-    /// teardown) may still be on its way when it returns; the launcher waits for it before its
-    /// next start and when it is dropped. The monitor's exit uses this, so that teardown
-    /// overlaps the monitor's own work (the state, the unmount, a `--rm` removal).
+    /// `delete` in two steps: this one starts what the kernel finishes in the background (a
+    /// network namespace's teardown), and `settle` (also before the launcher's next start and
+    /// when it is dropped) removes the container's network endpoints. The monitor's exit uses
+    /// this, so that the teardown overlaps the monitor's own work (the state, the unmount, a
+    /// `--rm` removal).
     fn delete_in_background(&mut self, record: &Record) {
         self.delete(record);
     }
-    /// Waits for what `delete_in_background` left to the kernel.
+    /// Finishes what `delete_in_background` began.
     fn settle(&mut self) {}
     /// Starts a process in the running container with the caller's fds 0, 1 and 2 as its
     /// stdio (or a pty, with `process.tty`); the caller is its parent.
@@ -312,9 +313,9 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 _ => false,
             };
         if !restart {
-            // A container that stays keeps the monitor's PID in its state until its network is
-            // gone too (`settle` below): `stop` and `rm` wait for that, and compose removes the
-            // network next. A `--rm` one is removed below, and its `run` waits for the monitor.
+            // A container that stays keeps the monitor's PID in its state until its network
+            // endpoints are gone too (`settle` below): `stop` and `rm` wait for that, and
+            // compose removes the network next. A `--rm` one is removed below, and its `run` waits for the monitor.
             if record.host_config.auto_remove {
                 state.monitor_pid = 0;
             }

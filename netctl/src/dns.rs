@@ -319,6 +319,7 @@ mod tests {
             labels: BTreeMap::new(),
             bridge: "br-x".into(),
             endpoints,
+            draining: BTreeMap::new(),
             default: false,
         }
     }

@@ -138,7 +138,7 @@ pub fn sandbox_down(container_id: &str) {
     let veth = Path::new("/sys/class/net").join(host_veth(container_id));
     let deadline = Instant::now() + Duration::from_millis(100);
     while veth.exists() && Instant::now() < deadline {
-        // Usually a few milliseconds: a `run --rm` waits for this.
+        // A few to a few tens of milliseconds (an exit does not wait: `Networks::release`).
         std::thread::sleep(Duration::from_micros(200));
     }
     // A pair whose namespace something else still holds (or never had one pinned): deleted.
@@ -147,6 +147,12 @@ pub fn sandbox_down(container_id: &str) {
             let _ = netlink.delete_link(&host_veth(container_id));
         }
     }
+}
+
+/// Whether the host end of the container's veth pair is still there (its namespace's teardown
+/// has not reached it yet).
+pub fn veth_exists(container_id: &str) -> bool {
+    Path::new("/sys/class/net").join(host_veth(container_id)).exists()
 }
 
 /// Unpins the container's network namespace, if it has one: once its processes are gone, the

@@ -39,6 +39,11 @@ pub struct Network {
     pub bridge: String,
     /// Container ID -> endpoint.
     pub endpoints: BTreeMap<String, Endpoint>,
+    /// Container ID -> the address of a container gone from the network whose namespace the
+    /// kernel is still tearing down (`release`): the address stays taken while its veth is
+    /// there, so no new container answers for it next to the old one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub draining: BTreeMap<String, String>,
     /// The default network (`bridge`): its bridge and rules exist only while it has containers,
     /// and it has no DNS by name, as Docker's default bridge has none.
     #[serde(default)]
@@ -204,6 +209,7 @@ impl Networks {
             internal: options.internal,
             labels: options.labels.clone(),
             endpoints: BTreeMap::new(),
+            draining: BTreeMap::new(),
             default: false,
         };
         link::bridge_up(&network.bridge, gateway, subnet.prefix)?;
@@ -234,6 +240,7 @@ impl Networks {
             internal: false,
             labels: BTreeMap::new(),
             endpoints: BTreeMap::new(),
+            draining: BTreeMap::new(),
             default: true,
         };
         self.save(&network)?;
@@ -337,6 +344,7 @@ impl Networks {
                 }
             };
             network.endpoints.insert(container_id.to_string(), endpoint.clone());
+            network.draining.retain(|id, _| id != container_id && link::veth_exists(id));
             self.save(&network)?;
             (network, endpoint)
         };
@@ -388,8 +396,10 @@ impl Networks {
         let used: Vec<Ipv4Addr> = network
             .endpoints
             .iter()
+            .map(|(id, e)| (id, &e.ip))
+            .chain(network.draining.iter())
             .filter(|(id, _)| id.as_str() != container_id)
-            .filter_map(|(_, e)| e.ip.parse().ok())
+            .filter_map(|(_, ip)| ip.parse().ok())
             .collect();
         let address = match ip {
             Some(ip) => {
@@ -422,18 +432,41 @@ impl Networks {
         })
     }
 
-    /// Unplugs the container from every network and frees its addresses (idempotent).
+    /// Unplugs the container from every network and frees its addresses (idempotent); when it
+    /// returns, its namespace and veth pairs are gone.
     pub fn detach(&self, container_id: &str) -> Result<()> {
+        self.unpublish(container_id)?;
+        link::sandbox_down(container_id);
+        self.remove_endpoints(container_id, false)
+    }
+
+    /// `detach` for a container whose processes are gone, without waiting for the kernel: its
+    /// namespace is unpinned, and the kernel takes it and its veth pairs down in the
+    /// background (3-30 ms here: RCU grace periods). Until then its addresses stay taken
+    /// (`draining`); its own next start waits for its veth to go (`link::sandbox_up`).
+    pub fn release(&self, container_id: &str) -> Result<()> {
+        self.unpublish(container_id)?;
+        link::namespace_down(container_id);
+        self.remove_endpoints(container_id, link::veth_exists(container_id))
+    }
+
+    fn unpublish(&self, container_id: &str) -> Result<()> {
         // Rules exist only for an endpoint recorded with ports (attach records it first), so
         // nft is asked only then: listing the table costs a process and ~20 ms.
         let published = self.list()?.iter().any(|n| n.endpoints.get(container_id).is_some_and(|e| !e.ports.is_empty()));
         if published {
             let _ = nat::unpublish(container_id);
         }
-        link::sandbox_down(container_id);
+        Ok(())
+    }
+
+    fn remove_endpoints(&self, container_id: &str, draining: bool) -> Result<()> {
         let _guard = self.lock()?;
         for mut network in self.list()? {
-            if network.endpoints.remove(container_id).is_some() {
+            if let Some(endpoint) = network.endpoints.remove(container_id) {
+                if draining {
+                    network.draining.insert(container_id.to_string(), endpoint.ip);
+                }
                 self.save(&network)?;
             }
         }

@@ -181,7 +181,7 @@ impl Launcher for NetworkedLauncher {
         }
         if let Ok(networks) = netctl::Networks::open(&self.root) {
             for id in self.detaching.drain(..) {
-                let _ = networks.detach(&id);
+                let _ = networks.release(&id);
             }
         }
     }

@@ -205,8 +205,21 @@ pub fn http_get(addr: &str) -> String {
 }
 
 /// The kernel objects a network or container of this test would leave: its bridge, veths,
-/// network namespaces, and berth's rules.
+/// network namespaces, and berth's rules. A container's veth pair goes with its namespace,
+/// which the kernel tears down in the background once berth unpinned it (a few to a few tens
+/// of milliseconds): veths alone are given up to 3 s to go.
 pub fn leftovers(network_id: &str, container_ids: &[&str]) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = leftovers_now(network_id, container_ids);
+        if !left.iter().any(|l| l.starts_with("veth of ")) || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn leftovers_now(network_id: &str, container_ids: &[&str]) -> Vec<String> {
     let mut left = Vec::new();
     let links = sh("ip -o link show");
     let bridge = format!("br-{}", &network_id[..12]);

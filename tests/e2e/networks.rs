@@ -107,9 +107,10 @@ fn containers_on_a_network_reach_each_other() {
         env.run(&["run", "--rm", "--init", "bb", "timeout", "2", "wget", "-q", "-O", "-", &format!("http://{ip}/")]);
     assert_ne!(outside.code, 0);
 
-    // A stopped container's namespace and veth are gone by the time `stop` returns (the
-    // monitor tears them down in the background while it records the exit).
+    // A stopped container's namespace is gone by the time `stop` returns, and its veth soon
+    // after (the kernel takes it with the namespace, in the background).
     env.ok(&["stop", "-t", "0", "web"]);
+    assert!(!sh("ip netns list").contains(&format!("berth-{}", &web_id[..12])));
     let left = leftovers(&id, &[&web_id]);
     assert!(!left.iter().any(|l| l.contains(&web_id)), "{left:?}");
     env.ok(&["rm", "-f", "web"]);
@@ -170,6 +171,38 @@ fn internal_networks_have_no_route_out_and_prune_removes_unused_ones() {
     assert_eq!(env.ok(&["network", "prune", "-f"]).stdout, format!("Deleted Networks:\n{name}\n"));
     assert_eq!(env.ok(&["network", "ls", "--format", "{{.Name}}"]).stdout, "bridge\n", "prune keeps only the default");
     assert_eq!(leftovers(&id, &[&c]), Vec::<String>::new());
+}
+
+#[test]
+fn an_address_stays_taken_while_the_namespace_of_its_stopped_container_lives() {
+    let env = env_with_busybox();
+    let name = format!("drn{}", std::process::id());
+    let id = env.ok(&["network", "create", "--subnet", "10.97.7.0/24", &name]).stdout.trim().to_string();
+    let eth0 = "ip -4 addr show eth0 | grep -o 'inet [0-9.]*'";
+    let a =
+        env.ok(&["run", "-d", "--name", "owner", "--network", &name, "bb", "sleep", "1000"]).stdout.trim().to_string();
+    assert_eq!(env.ok(&["exec", "owner", "sh", "-c", eth0]).stdout, "inet 10.97.7.2\n");
+    // guest lives in owner's network namespace: the namespace and owner's veth outlive owner.
+    env.ok(&["run", "-d", "--name", "guest", "--network", "container:owner", "bb", "sleep", "1000"]);
+    env.ok(&["stop", "-t", "0", "owner"]);
+    assert!(env.ok(&["network", "inspect", "-f", "{{json .Containers}}", &name]).stdout.starts_with("{}"));
+    // A new container does not get the address that is still up in that namespace.
+    assert_eq!(env.ok(&["run", "--rm", "--network", &name, "bb", "sh", "-c", eth0]).stdout, "inet 10.97.7.3\n");
+    assert_eq!(env.ok(&["exec", "guest", "sh", "-c", eth0]).stdout, "inet 10.97.7.2\n");
+    // Once the namespace is gone with guest, the address is free again.
+    env.ok(&["rm", "-f", "guest"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = env.ok(&["run", "--rm", "--network", &name, "bb", "sh", "-c", eth0]).stdout;
+        if got == "inet 10.97.7.2\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the address did not come back: {got}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.ok(&["rm", "owner"]);
+    env.ok(&["network", "rm", &name]);
+    assert_eq!(leftovers(&id, &[&a]), Vec::<String>::new());
 }
 
 #[test]

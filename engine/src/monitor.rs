@@ -50,6 +50,10 @@ pub struct Started {
 
 /// Starts and deletes container processes (the runtime behind the monitor).
 pub trait Launcher {
+    /// Called once, as the monitor begins, before its first `start`: work the launcher can do
+    /// alongside the monitor's own (a thread that makes a namespace). Nothing forks until
+    /// `start`, which finishes it first.
+    fn prepare(&mut self, _record: &Record) {}
     /// Starts the container's PID 1, with the monitor's current fds 0, 1 and 2 as its stdio
     /// (or, with `Config.tty`, a pty whose master is returned). The monitor is its parent.
     /// Errors carry the exit status to report.
@@ -142,6 +146,9 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
     let (root, runroot, id) = (root.as_path(), runroot.as_path(), id.as_str());
     let mut store = Store::open(root, Access::None)?;
     let record = store.container(id)?;
+    if resume.is_none() {
+        launcher.prepare(&record);
+    }
     let dir = store.container_dir(id);
     let socket_path = attach_socket(runroot, id);
     let log_path = dir.join(format!("{id}-json.log"));

@@ -95,6 +95,10 @@ fn endpoint_of(store: &Store, record: &Record) -> Option<(netctl::Network, netct
 }
 
 impl Launcher for NetworkedLauncher {
+    fn prepare(&mut self, record: &Record) {
+        self.inner.prepare(record);
+    }
+
     fn start(
         &mut self,
         record: &Record,

@@ -449,6 +449,29 @@ fn network_none_has_only_a_loopback_that_is_up() {
     assert!(links.starts_with("1: lo: <LOOPBACK,UP,LOWER_UP>"), "{links}");
     let ping = env.ok(&["run", "--rm", "--network", "none", "bb", "ping", "-c", "1", "-W", "1", "127.0.0.1"]).stdout;
     assert!(ping.contains("1 packets received"), "{ping}");
+    // Each run of a restarted container has its own namespace with the loopback up: the
+    // first one's is made before the runtime starts, the next ones' by the runtime.
+    let id = env
+        .ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--restart",
+            "on-failure:2",
+            "bb",
+            "sh",
+            "-c",
+            "ip -o link show; exit 1",
+        ])
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(env.ok(&["wait", &id]).stdout, "1\n");
+    let logs = env.ok(&["logs", &id]).stdout;
+    assert_eq!(logs.matches("1: lo: <LOOPBACK,UP,LOWER_UP>").count(), 3, "{logs}");
+    assert_eq!(logs.lines().count(), 3, "{logs}");
+    env.ok(&["rm", &id]);
 }
 
 #[test]

@@ -24,6 +24,9 @@ pub struct RuntimeLauncher {
     consoles: PathBuf,
     /// A network namespace prepared for the next start (a user network's).
     netns: Option<PathBuf>,
+    /// `--network none`: the container's own network namespace, with its loopback up, being
+    /// made by a thread while the monitor prepares the rest (`prepare`).
+    own_netns: Option<std::thread::JoinHandle<std::io::Result<std::fs::File>>>,
 }
 
 impl RuntimeLauncher {
@@ -34,6 +37,7 @@ impl RuntimeLauncher {
             state: runroot.join("rt"),
             consoles: runroot.join("console"),
             netns: None,
+            own_netns: None,
         }
     }
 
@@ -88,15 +92,35 @@ fn describe(e: &dyn std::error::Error) -> String {
 }
 
 impl Launcher for RuntimeLauncher {
+    /// `--network none` gets its namespace, loopback up, from a thread that runs alongside the
+    /// monitor's work until the start: the kernel's ~0.6 ms to make a network namespace and
+    /// the loopback's setup leave the path from the runtime's clone to PID 1's exec.
+    fn prepare(&mut self, record: &Record) {
+        if record.host_config.network_mode == "none" {
+            self.own_netns = std::thread::Builder::new().name("berth-netns".into()).spawn(own_network_namespace).ok();
+        }
+    }
+
     fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
+        // Joined first, so that the thread has ended before anything forks.
+        let own_netns = match self.own_netns.take().map(|t| t.join()) {
+            Some(Ok(Ok(namespace))) => Some(namespace),
+            Some(Ok(Err(e))) => return Err((125, format!("making the network namespace: {e}"))),
+            Some(Err(_)) => return Err((125, "the network namespace thread panicked".to_string())),
+            None => None,
+        };
         let identity = resolve_user(rootfs, &record.config.user).map_err(|m| (126, m))?;
         if !record.config.working_dir.is_empty() {
             super::rootfs::make_dir_in_root(rootfs, &record.config.working_dir)
                 .map_err(|e| (125, format!("creating the working directory {}: {e}", record.config.working_dir)))?;
         }
-        let network = match (record.host_config.network_mode.as_str(), &self.netns) {
-            ("host", _) => None,
-            (_, Some(path)) => Some(Some(path.as_path())),
+        // The runtime's init process joins the prepared namespace through this process's fd.
+        let own_netns_path = own_netns
+            .as_ref()
+            .map(|f| PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), std::os::fd::AsRawFd::as_raw_fd(f))));
+        let network = match (record.host_config.network_mode.as_str(), &self.netns, &own_netns_path) {
+            ("host", _, _) => None,
+            (_, Some(path), _) | (_, None, Some(path)) => Some(Some(path.as_path())),
             _ => Some(None),
         };
         let spec =
@@ -124,7 +148,9 @@ impl Launcher for RuntimeLauncher {
                 return Err((125, format!("receiving the container's pty: {e}")));
             }
         };
-        // Docker's `--network none` still has a loopback that is up.
+        // Docker's `--network none` still has a loopback that is up (a restart's namespace is
+        // made by the runtime: its loopback comes up here).
+        drop(own_netns);
         if network == Some(None) && record.host_config.network_mode != "host" {
             if let Some(pid) = container.pid() {
                 if let Err(e) = loopback_up(pid.as_raw()) {
@@ -187,6 +213,16 @@ impl Launcher for RuntimeLauncher {
     }
 }
 
+/// Makes a network namespace for the calling thread, which must be one that ends after this
+/// (unshare(CLONE_NEWNET) moves only the calling thread), with `lo` up; returns a handle on it.
+fn own_network_namespace() -> std::io::Result<std::fs::File> {
+    // SAFETY: CLONE_NEWNET alone moves only this thread, which is ours and ends after this;
+    // the file table stays shared (the hazard of CLONE_FILES).
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }?;
+    loopback_up_here()?;
+    std::fs::File::open("/proc/thread-self/ns/net")
+}
+
 /// Sets `lo` up in the network namespace of `pid`, from a short-lived thread that enters it
 /// (setns changes only the calling thread's namespace; the thread is joined before the
 /// runtime forks again).
@@ -197,26 +233,31 @@ fn loopback_up(pid: i32) -> std::io::Result<()> {
             std::os::fd::AsFd::as_fd(&ns),
             Some(rustix::thread::LinkNameSpaceType::Network),
         )?;
-        let sock = rustix::net::socket(rustix::net::AddressFamily::INET, rustix::net::SocketType::DGRAM, None)?;
-        // SAFETY: ifreq is plain old data; all-zero is a valid value.
-        let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-            *dst = *src as libc::c_char;
-        }
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
-        // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we pass, which lives
-        // across both calls.
-        unsafe {
-            if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
-        Ok(())
+        loopback_up_here()
     })
     .join()
     .map_err(|_| std::io::Error::other("the loopback thread panicked"))?
+}
+
+/// Sets `lo` up in the calling thread's network namespace.
+fn loopback_up_here() -> std::io::Result<()> {
+    let sock = rustix::net::socket(rustix::net::AddressFamily::INET, rustix::net::SocketType::DGRAM, None)?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we pass, which lives
+    // across both calls.
+    unsafe {
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }

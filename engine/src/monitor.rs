@@ -244,7 +244,10 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 store.write_state(id, &state)?;
                 if first {
                     reporter.say(&format!("started {pid}"));
-                    reporter.done();
+                    // `run --rm` hears on the pipe when the container is gone, too.
+                    if !(attach_first && record.host_config.auto_remove) {
+                        reporter.done();
+                    }
                 }
                 first = false;
                 let mut streams = stdio.with_console(console).into_streams();
@@ -257,6 +260,8 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                         match supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, Some(soon)) {
                             Ok(None) => {
                                 // Only returns if there is no shim to hand over to.
+                                // The shim keeps no pipe: `run --rm` waits for the process then.
+                                reporter.done();
                                 let _ = hand_off(pid, &streams, &listener, &clients, &log_path, &command, backoff);
                                 release_code_pages(&store);
                                 supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, None)
@@ -350,12 +355,19 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
     broadcast(&mut clients, attach::EXIT, &exit_code.to_be_bytes());
     let _ = std::fs::remove_file(&socket_path);
     let _ = store.unmount_rootfs(id);
+    let mut removed = None;
     if record.host_config.auto_remove {
         // `--rm` takes the anonymous volumes along, as Docker's does.
         store.lock(Access::Shared)?;
-        store.remove_container(id, true, true, launcher)?;
+        removed = Some(store.remove_container_but_files(id, true, true, launcher)?);
     }
     launcher.settle();
+    if removed.is_some() {
+        // The row and the network endpoints are gone: `run` may return while the files go.
+        reporter.say("removed");
+        reporter.done();
+    }
+    drop(removed);
     if !record.host_config.auto_remove {
         state.monitor_pid = 0;
         store.write_state(id, &state)?;

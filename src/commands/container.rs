@@ -568,10 +568,15 @@ fn start_and_attach(ctx: &Context, record: &Record, stdin: bool, detach_keys: &s
     let socket = monitor::attach_socket(&ctx.runroot, &record.id);
     let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
     // Errors after the process was asked to start come as the report or an EXIT frame.
-    let (code, exited) = stream_attached(stream, stdin, record.config.tty, keys, Some(report))?;
+    let (code, exited) = stream_attached(stream, stdin, record.config.tty, keys, Some(&mut report))?;
     if exited && record.host_config.auto_remove {
-        // Docker's `run --rm` returns once the container is gone: the monitor removes it, then exits.
-        monitor.wait();
+        // Docker's `run --rm` returns once the container is gone: its monitor says so on the
+        // pipe, or, when it handed the pipe's end to no one (the shim), by exiting.
+        match read_report(&mut report, "removed") {
+            Err(e) if e.downcast_ref::<ExitError>().is_some() => return Err(e),
+            Ok(()) => {}
+            Err(_) => monitor.wait(),
+        }
     }
     Ok(code)
 }
@@ -583,7 +588,7 @@ fn stream_attached(
     stdin: bool,
     tty: bool,
     detach_keys: Vec<u8>,
-    report: Option<io::BufReader<std::fs::File>>,
+    report: Option<&mut io::BufReader<std::fs::File>>,
 ) -> Result<(i32, bool)> {
     let _raw = (tty && stdin).then(tty::RawMode::enable);
     // Two threads may write frames (stdin, resizes): one at a time, so frames never interleave.
@@ -651,9 +656,9 @@ fn stream_attached(
             }
             attach::EXIT => {
                 let code = i32::from_be_bytes(data.get(..4).and_then(|b| b.try_into().ok()).unwrap_or([0, 0, 0, 125]));
-                if let Some(mut report) = report {
+                if let Some(report) = report {
                     // A start error is reported on the pipe with its message.
-                    read_report(&mut report, "started")?;
+                    read_report(report, "started")?;
                 }
                 return Ok((code, true));
             }
@@ -664,8 +669,8 @@ fn stream_attached(
         return Ok((0, false));
     }
     // The monitor went away without an EXIT frame: a start that failed says why on the pipe.
-    if let Some(mut report) = report {
-        read_report(&mut report, "started")?;
+    if let Some(report) = report {
+        read_report(report, "started")?;
     }
     Ok((EXIT_BERTH, false))
 }

@@ -21,6 +21,15 @@ fn run_prints_output_and_passes_the_exit_status_through() {
     assert_eq!(run.stderr, "err\n");
     assert_eq!(env.ok(&["run", "--rm", "bb", "true"]).stdout, "");
     assert_eq!(env.ok(&["ps", "-aq"]).stdout, "", "--rm removed them");
+    // Their files go as their monitors end, just after `run` returned.
+    let files = || {
+        ["containers", "tmp"].iter().flat_map(|d| std::fs::read_dir(env.root().join(d)).into_iter().flatten()).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while files() > 0 {
+        assert!(Instant::now() < deadline, "files of --rm containers left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let err = env.fails(&["run", "--rm", "bb", "no-such-command"], 127);
     assert!(err.contains("exec: \"no-such-command\": executable file not found in $PATH"), "{err}");

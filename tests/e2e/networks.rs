@@ -191,6 +191,7 @@ fn an_address_stays_taken_while_the_namespace_of_its_stopped_container_lives() {
     assert_eq!(env.ok(&["exec", "guest", "sh", "-c", eth0]).stdout, "inet 10.97.7.2\n");
     // Once the namespace is gone with guest, the address is free again.
     env.ok(&["rm", "-f", "guest"]);
+    env.ok(&["rm", "owner"]);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let got = env.ok(&["run", "--rm", "--network", &name, "bb", "sh", "-c", eth0]).stdout;
@@ -200,7 +201,8 @@ fn an_address_stays_taken_while_the_namespace_of_its_stopped_container_lives() {
         assert!(Instant::now() < deadline, "the address did not come back: {got}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    env.ok(&["rm", "owner"]);
+    // `run --rm` returned once its container and endpoint were gone.
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
     env.ok(&["network", "rm", &name]);
     assert_eq!(leftovers(&id, &[&a]), Vec::<String>::new());
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{kill_process, Pid, Signal};
 
 use super::model::{State, Status};
-use super::store::process_alive;
+use super::store::{process_alive, RemovedFiles};
 use crate::error::{Error, Result};
 use crate::monitor::Launcher;
 use crate::store::Store;
@@ -158,6 +158,18 @@ impl Store {
         volumes: bool,
         launcher: &mut dyn Launcher,
     ) -> Result<()> {
+        self.remove_container_but_files(id, force, volumes, launcher).map(drop)
+    }
+
+    /// `remove_container`, except that the container's files are deleted when the returned
+    /// value goes (`RemovedFiles`).
+    pub fn remove_container_but_files(
+        &mut self,
+        id: &str,
+        force: bool,
+        volumes: bool,
+        launcher: &mut dyn Launcher,
+    ) -> Result<RemovedFiles> {
         let state = self.observed_state(id)?;
         if is_running(&state) {
             if !force {
@@ -185,13 +197,13 @@ impl Store {
                 .collect(),
             _ => Vec::new(),
         };
-        self.delete_container(id, auto_remove)?;
+        let files = self.delete_container(id, auto_remove)?;
         for volume in anonymous {
             // Still used by another container (`--volumes-from`): keep it.
             if self.volume_users(&volume)?.is_empty() {
                 self.remove_volume(&volume, true)?;
             }
         }
-        Ok(())
+        Ok(files)
     }
 }

@@ -1,5 +1,6 @@
 //! The per-container monitor (DESIGN.md section 1): `berth __monitor <id>`, detached from the
-//! CLI, single-threaded, started before any thread exists. It starts the container and is the
+//! CLI, started before any thread exists, single-threaded whenever it forks (its few helper
+//! threads, which make network namespaces, end first). It starts the container and is the
 //! parent of its PID 1: it copies the container's output to the json-file log and to attached
 //! clients, feeds stdin from a client, records the exit status and time, and applies the
 //! restart policy. It holds no store lock, so `system check` never waits on a running container.

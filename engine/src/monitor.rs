@@ -55,6 +55,9 @@ pub trait Launcher {
     /// alongside the monitor's own (a thread that makes a namespace). Nothing forks until
     /// `start`, which finishes it first.
     fn prepare(&mut self, _record: &Record) {}
+    /// Undoes what `prepare` began when no `start` follows (the start failed before the runtime
+    /// was asked), before the failure is reported.
+    fn cancel_prepared(&mut self) {}
     /// Starts the container's PID 1, with the monitor's current fds 0, 1 and 2 as its stdio
     /// (or, with `Config.tty`, a pty whose master is returned). The monitor is its parent.
     /// Errors carry the exit status to report.
@@ -213,6 +216,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 let (pid, console) = match started {
                     Ok(Started { pid, console }) => (pid, console),
                     Err((code, message)) => {
+                        launcher.cancel_prepared();
                         return fail_start(
                             &store,
                             &record,
@@ -223,7 +227,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                             reporter,
                             &mut clients,
                             &socket_path,
-                        )
+                        );
                     }
                 };
                 let started_at = Instant::now();

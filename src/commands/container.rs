@@ -49,6 +49,7 @@ pub(crate) fn launcher(ctx: &Context) -> Box<dyn Launcher> {
         runroot: ctx.runroot.clone(),
         config: ctx.config_path.clone(),
         detaching: Vec::new(),
+        plugging: None,
     })
 }
 
@@ -63,10 +64,45 @@ struct NetworkedLauncher {
     /// Containers whose network namespace is being torn down (`delete_in_background`): their
     /// veth pairs and addresses go in `settle`.
     detaching: Vec<String>,
+    /// The first start's network, being made by a thread while the monitor prepares the rest
+    /// (`prepare`), and the container's ID.
+    plugging: Option<(String, std::thread::JoinHandle<Plugged>)>,
+}
+
+/// The container's network and its endpoint there, or why it has none.
+type Plugged = std::result::Result<(netctl::Network, netctl::Endpoint), String>;
+
+/// Gives the container its address, namespace and veth on its bridge network, and its
+/// interfaces on its further networks. An error leaves none of them.
+fn plug(root: &std::path::Path, record: &Record, network: &str) -> Plugged {
+    let networks = netctl::Networks::open(root).map_err(|e| e.to_string())?;
+    if network == netctl::store::DEFAULT_NETWORK {
+        // Made on first use (containers made by `build` or compose never went through `run`).
+        networks.ensure_default().map_err(|e| e.to_string())?;
+    }
+    let (joined, endpoint) = networks
+        .attach(
+            network,
+            &record.id,
+            &record.name,
+            Some(record.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty()),
+            &record.endpoint.aliases,
+            &publish_requests(record),
+            0,
+        )
+        .map_err(|e| e.to_string())?;
+    for (i, extra) in record.extra_networks.iter().enumerate() {
+        if let Err(e) = connect_endpoint(&networks, record, extra, i + 1) {
+            let _ = networks.detach(&record.id);
+            return Err(e.to_string());
+        }
+    }
+    Ok((joined, endpoint))
 }
 
 impl Drop for NetworkedLauncher {
     fn drop(&mut self) {
+        self.cancel_prepared();
         self.settle();
     }
 }
@@ -95,8 +131,28 @@ fn endpoint_of(store: &Store, record: &Record) -> Option<(netctl::Network, netct
 }
 
 impl Launcher for NetworkedLauncher {
+    /// A bridge network is made by a thread alongside the monitor's attach and mount: the
+    /// namespace, the veth and the address take a few milliseconds of netlink.
     fn prepare(&mut self, record: &Record) {
         self.inner.prepare(record);
+        if let Some(network) = bridge_network(record) {
+            let (root, id, network) = (self.root.clone(), record.id.clone(), network.to_string());
+            let record = record.clone();
+            let thread =
+                std::thread::Builder::new().name("berth-plug".into()).spawn(move || plug(&root, &record, &network));
+            self.plugging = thread.ok().map(|t| (id, t));
+        }
+    }
+
+    fn cancel_prepared(&mut self) {
+        self.inner.cancel_prepared();
+        if let Some((id, thread)) = self.plugging.take() {
+            if thread.join().is_ok_and(|plugged| plugged.is_ok()) {
+                if let Ok(networks) = netctl::Networks::open(&self.root) {
+                    let _ = networks.detach(&id);
+                }
+            }
+        }
     }
 
     fn start(
@@ -112,29 +168,13 @@ impl Launcher for NetworkedLauncher {
             self.inner.join_network_namespace(Some(netns));
             return self.inner.start(record, rootfs, dir);
         }
+        // Joined first, so that the thread has ended before anything forks.
+        let plugged =
+            self.plugging.take().map(|(_, t)| t.join().unwrap_or_else(|_| Err("the network thread panicked".into())));
         let Some(network) = bridge_network(record) else { return self.inner.start(record, rootfs, dir) };
+        let (joined, endpoint) =
+            plugged.unwrap_or_else(|| plug(&self.root, record, network)).map_err(|m| (EXIT_BERTH, m))?;
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
-        if network == netctl::store::DEFAULT_NETWORK {
-            // Made on first use (containers made by `build` or compose never went through `run`).
-            networks.ensure_default().map_err(|e| (EXIT_BERTH, e.to_string()))?;
-        }
-        let (joined, endpoint) = networks
-            .attach(
-                network,
-                &record.id,
-                &record.name,
-                Some(record.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty()),
-                &record.endpoint.aliases,
-                &publish_requests(record),
-                0,
-            )
-            .map_err(|e| (EXIT_BERTH, e.to_string()))?;
-        for (i, extra) in record.extra_networks.iter().enumerate() {
-            if let Err(e) = connect_endpoint(&networks, record, extra, i + 1) {
-                let _ = networks.detach(&record.id);
-                return Err((EXIT_BERTH, e.to_string()));
-            }
-        }
         let gateway = joined.gateway.clone();
         // On a user network names resolve through berth's DNS server on the gateway; the
         // default network has no DNS by name (as Docker's), so its resolv.conf stays the host's.

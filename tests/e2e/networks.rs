@@ -158,6 +158,9 @@ fn internal_networks_have_no_route_out_and_prune_removes_unused_ones() {
     assert!(err.contains("no configured subnet or ip-range contain the IP address 10.99.0.5"), "{err}");
     let err = env.fails(&["run", "--rm", "--ip", "10.97.3.9", "bb", "true"], 125);
     assert!(err.contains("user specified IP address is supported on user defined networks only"), "{err}");
+    // A start that fails before the process runs leaves no endpoint behind.
+    env.fails(&["run", "--rm", "--network", &name, "bb", "no-such-command"], 127);
+    assert!(env.ok(&["network", "inspect", "-f", "{{json .Containers}}", &name]).stdout.starts_with("{}"));
 
     // Detached, then stopped: the address goes back when the container stops.
     let c = env.ok(&["run", "-d", "--network", &name, "bb", "sleep", "1000"]).stdout.trim().to_string();

@@ -101,6 +101,12 @@ impl Launcher for RuntimeLauncher {
         }
     }
 
+    fn cancel_prepared(&mut self) {
+        if let Some(thread) = self.own_netns.take() {
+            let _ = thread.join();
+        }
+    }
+
     fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
         // Joined first, so that the thread has ended before anything forks.
         let own_netns = match self.own_netns.take().map(|t| t.join()) {

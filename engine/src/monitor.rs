@@ -74,6 +74,9 @@ pub trait Launcher {
     }
     /// Finishes what `delete_in_background` began.
     fn settle(&mut self) {}
+    /// The network part of `delete` alone (its endpoints freed, its namespace unpinned), for a
+    /// `--rm` container whose removal is reported before the rest of `delete` runs.
+    fn delete_network(&mut self, _record: &Record) {}
     /// Starts a process in the running container with the caller's fds 0, 1 and 2 as its
     /// stdio (or a pty, with `process.tty`); the caller is its parent.
     fn exec(&mut self, record: &Record, process: &ExecProcess) -> std::result::Result<Started, (i32, String)>;
@@ -309,7 +312,11 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 (code, started_at.elapsed())
             }
         };
-        launcher.delete_in_background(&record);
+        // A `--rm` container's runtime leftovers (cgroups, state) go after `run` heard that it
+        // is removed, below.
+        if !record.host_config.auto_remove {
+            launcher.delete_in_background(&record);
+        }
         state.status = Status::Exited;
         state.pid = 0;
         state.exit_code = code;
@@ -367,12 +374,14 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         removed = Some(store.remove_container_but_files(id, true, true, launcher)?);
     }
     launcher.settle();
-    if removed.is_some() {
-        // The row and the network endpoints are gone: `run` may return while the files go.
+    if let Some(files) = removed {
+        launcher.delete_network(&record);
+        // The row and the network endpoints are gone: `run` may return while the rest goes.
         reporter.say("removed");
         reporter.done();
+        launcher.delete(&record);
+        drop(files);
     }
-    drop(removed);
     if !record.host_config.auto_remove {
         state.monitor_pid = 0;
         store.write_state(id, &state)?;

@@ -218,6 +218,14 @@ impl Launcher for NetworkedLauncher {
         }
     }
 
+    fn delete_network(&mut self, record: &Record) {
+        if bridge_network(record).is_some() {
+            if let Ok(networks) = netctl::Networks::open(&self.root) {
+                let _ = networks.release(&record.id);
+            }
+        }
+    }
+
     /// Finishes the network teardowns begun by `delete_in_background`.
     fn settle(&mut self) {
         if self.detaching.is_empty() {

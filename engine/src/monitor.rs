@@ -66,9 +66,9 @@ pub trait Launcher {
     fn delete(&mut self, record: &Record);
     /// `delete` in two steps: this one starts what the kernel finishes in the background (a
     /// network namespace's teardown), and `settle` (also before the launcher's next start and
-    /// when it is dropped) removes the container's network endpoints. The monitor's exit uses
-    /// this, so that the teardown overlaps the monitor's own work (the state, the unmount, a
-    /// `--rm` removal).
+    /// when it is dropped) removes the container's network endpoints. The exit of a container
+    /// that stays uses this, so that the teardown overlaps the monitor's own work (the state,
+    /// the unmount).
     fn delete_in_background(&mut self, record: &Record) {
         self.delete(record);
     }
@@ -339,7 +339,8 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         if !restart {
             // A container that stays keeps the monitor's PID in its state until its network
             // endpoints are gone too (`settle` below): `stop` and `rm` wait for that, and
-            // compose removes the network next. A `--rm` one is removed below, and its `run` waits for the monitor.
+            // compose removes the network next. A `--rm` one is removed below, and its `run`
+            // waits for the monitor to say so.
             if record.host_config.auto_remove {
                 state.monitor_pid = 0;
             }

@@ -53,7 +53,7 @@ impl Runner<'_> {
         // A command that could not start (127, 126) is reported on the pipe with its message.
         let started = read_report(&mut report, "started");
         // The monitor unmounts and exits right after: wait, so the container can be removed.
-        let _ = child.wait();
+        child.wait();
         match started {
             Err(e) => match e.downcast_ref::<ExitError>() {
                 Some(x) => {

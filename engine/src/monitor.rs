@@ -142,6 +142,9 @@ pub fn run(job: Job, launcher: &mut dyn Launcher) -> i32 {
     match monitor(job, launcher, &mut reporter) {
         Ok(()) => 0,
         Err(e) => {
+            // What `prepare` began is undone before the CLI hears of the failure: it may remove
+            // the container and its network next.
+            launcher.cancel_prepared();
             reporter.say(&format!("error 125 {e}"));
             1
         }

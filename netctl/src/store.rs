@@ -464,6 +464,7 @@ impl Networks {
         let _guard = self.lock()?;
         for mut network in self.list()? {
             if let Some(endpoint) = network.endpoints.remove(container_id) {
+                network.draining.retain(|id, _| link::veth_exists(id));
                 if draining {
                     network.draining.insert(container_id.to_string(), endpoint.ip);
                 }

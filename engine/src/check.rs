@@ -1,5 +1,6 @@
 //! `system check`: verifies the store against its metadata, and reclaims the garbage that an
-//! interrupted command leaves (temp files, blobs and layer directories no row points at).
+//! interrupted command leaves (temp files, blobs, layer and container directories no row
+//! points at).
 //! Runs under the exclusive store lock, so no other berth command is mid-write.
 
 use std::collections::HashSet;
@@ -35,6 +36,20 @@ impl Store {
         // Temp files: only interrupted commands leave them, and none runs now.
         for entry in fs::read_dir(self.root().join("tmp")).into_iter().flatten().flatten() {
             remove(&entry.path(), format!("temporary file {}", entry.file_name().to_string_lossy()), &mut report);
+        }
+
+        // Container directories without a row: a `--rm` container's unsynced row lost in a
+        // crash (`Db::transaction_unsynced`). A row comes before its directory and goes before
+        // it, and a removal in between holds the shared lock, so none is mid-way now.
+        let containers: HashSet<String> = self.container_ids()?.into_iter().collect();
+        for entry in fs::read_dir(self.root().join("containers")).into_iter().flatten().flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if !containers.contains(&id) {
+                if repair {
+                    let _ = self.unmount_rootfs(&id);
+                }
+                remove(&entry.path(), format!("directory of container {id}, which has no row"), &mut report);
+            }
         }
 
         // Every blob's content against its name.

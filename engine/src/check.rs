@@ -41,7 +41,7 @@ impl Store {
         // Container directories without a row: a `--rm` container's unsynced row lost in a
         // crash (`Db::transaction_unsynced`). A row comes before its directory and goes before
         // it, and a removal in between holds the shared lock, so none is mid-way now.
-        let containers: HashSet<String> = self.container_ids()?.into_iter().collect();
+        let containers: HashSet<String> = self.container_rows()?.into_iter().collect();
         for entry in fs::read_dir(self.root().join("containers")).into_iter().flatten().flatten() {
             let id = entry.file_name().to_string_lossy().into_owned();
             if !containers.contains(&id) {
@@ -49,6 +49,15 @@ impl Store {
                     let _ = self.unmount_rootfs(&id);
                 }
                 remove(&entry.path(), format!("directory of container {id}, which has no row"), &mut report);
+            }
+        }
+
+        // Container rows whose directory is gone (a crash between the two): `rm` would remove
+        // them, one by one.
+        for id in containers.iter().filter(|id| !self.container_dir(id).exists()) {
+            report.garbage.push(format!("container {id}, which has no directory"));
+            if repair {
+                self.db.conn().execute("DELETE FROM containers WHERE id = ?1", [id])?;
             }
         }
 

@@ -169,7 +169,7 @@ fn kill_9_during_load_leaves_a_store_that_check_repairs() {
 }
 
 #[test]
-fn check_reclaims_a_container_directory_whose_row_was_lost() {
+fn a_container_row_or_directory_that_a_crash_left_alone_is_mended() {
     let env = Env::new();
     env.busybox("bb");
     // A `--rm` container's row is not synced: a crash can lose it and keep its directory. Such
@@ -184,6 +184,19 @@ fn check_reclaims_a_container_directory_whose_row_was_lost() {
     let check = env.ok(&["system", "check"]).stdout;
     assert!(check.contains(&format!("garbage removed: directory of container {orphan}")), "{check}");
     assert!(!containers.join(&orphan).exists() && containers.join(&id).exists());
+
+    // The other way round: a row whose directory is gone (a `--rm` container's unsynced
+    // removal lost). Listings leave it out, `rm` removes it, and so would `system check`.
+    sh(&format!("rm -rf {}/{id}", containers.display()));
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, "");
+    let check = env.ok(&["system", "check", "--no-repair"]).stdout;
+    assert!(check.contains(&format!("garbage found: container {id}, which has no directory")), "{check}");
     env.ok(&["rm", &id]);
+    env.assert_store_clean();
+    let gone = env.ok(&["create", "--rm", "bb", "true"]).stdout.trim().to_string();
+    sh(&format!("rm -rf {}/{gone}", containers.display()));
+    let check = env.ok(&["system", "check"]).stdout;
+    assert!(check.contains(&format!("garbage removed: container {gone}")), "{check}");
+    assert!(env.fails(&["rm", &gone], 125).contains("No such container"));
     env.assert_store_clean();
 }

@@ -170,6 +170,10 @@ impl Store {
         volumes: bool,
         launcher: &mut dyn Launcher,
     ) -> Result<RemovedFiles> {
+        if !self.container_dir(id).exists() {
+            // A row whose files a crash took: only the row is left to remove.
+            return self.delete_container(id, false);
+        }
         let state = self.observed_state(id)?;
         if is_running(&state) {
             if !force {

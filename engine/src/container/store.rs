@@ -107,8 +107,17 @@ impl Store {
         read_json(&self.container_dir(id).join("config.json"))
     }
 
-    /// Every container's ID, newest first.
+    /// Every container's ID, newest first. A row whose directory is gone is left out: a crash
+    /// can leave one (a kill between the row and the files, or a `--rm` container's unsynced
+    /// removal lost); `rm` and `system check` remove it.
     pub fn container_ids(&self) -> Result<Vec<String>> {
+        let mut ids = self.container_rows()?;
+        ids.retain(|id| self.container_dir(id).exists());
+        Ok(ids)
+    }
+
+    /// Every container row's ID, newest first, with or without its directory.
+    pub fn container_rows(&self) -> Result<Vec<String>> {
         let mut stmt = self.db.conn().prepare("SELECT id FROM containers ORDER BY created DESC, rowid DESC")?;
         let ids = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         Ok(ids)
@@ -148,7 +157,8 @@ impl Store {
     /// Deletes the row, then moves the files aside into `tmp/` (a kill in between leaves files
     /// `system check` reclaims); they are deleted when the returned value goes. The removal of
     /// a `--rm` container (`auto_remove`) is not synced, as its row was not: after a crash
-    /// that loses it, the row without files is removed by `rm`.
+    /// that loses it, the row without files is left out of listings and removed by `rm` or
+    /// `system check`.
     pub fn delete_container(&mut self, id: &str, auto_remove: bool) -> Result<RemovedFiles> {
         let delete = |tx: &rusqlite::Transaction| {
             tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;

@@ -156,7 +156,8 @@ pub fn veth_exists(container_id: &str) -> bool {
 }
 
 /// Unpins the container's network namespace, if it has one: once its processes are gone, the
-/// kernel tears it down in the background. `sandbox_down` then waits for the end of that.
+/// kernel tears it down in the background. `sandbox_down` then waits for the end of that;
+/// `Networks::release` does not.
 pub fn namespace_down(container_id: &str) {
     let path = netns_path(container_id);
     if path.exists() {

@@ -477,6 +477,13 @@ fn network_none_has_only_a_loopback_that_is_up() {
     assert_eq!(logs.matches("1: lo: <LOOPBACK,UP,LOWER_UP>").count(), 3, "{logs}");
     assert_eq!(logs.lines().count(), 3, "{logs}");
     env.ok(&["rm", &id]);
+    // An exec joins PID 1's namespace (made before the runtime started, joined through the
+    // monitor's fd, which is closed by now).
+    let id = env.ok(&["run", "-d", "--network", "none", "bb", "sleep", "100"]).stdout.trim().to_string();
+    let namespaces = env.ok(&["exec", &id, "sh", "-c", "readlink /proc/self/ns/net; readlink /proc/1/ns/net"]).stdout;
+    let namespaces: Vec<&str> = namespaces.lines().collect();
+    assert!(namespaces.len() == 2 && namespaces[0] == namespaces[1], "{namespaces:?}");
+    env.ok(&["rm", "-f", &id]);
 }
 
 #[test]

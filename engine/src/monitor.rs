@@ -370,23 +370,19 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
     };
     broadcast(&mut clients, attach::EXIT, &exit_code.to_be_bytes());
     let _ = std::fs::remove_file(&socket_path);
-    let _ = store.unmount_rootfs(id);
-    let mut removed = None;
     if record.host_config.auto_remove {
-        // `--rm` takes the anonymous volumes along, as Docker's does.
+        // `--rm` takes the anonymous volumes along, as Docker's does (the removal unmounts).
         store.lock(Access::Shared)?;
-        removed = Some(store.remove_container_but_files(id, true, true, launcher)?);
-    }
-    launcher.settle();
-    if let Some(files) = removed {
+        let files = store.remove_container_but_files(id, true, true, launcher)?;
         launcher.delete_network(&record);
         // The row and the network endpoints are gone: `run` may return while the rest goes.
         reporter.say("removed");
         reporter.done();
         launcher.delete(&record);
         drop(files);
-    }
-    if !record.host_config.auto_remove {
+    } else {
+        let _ = store.unmount_rootfs(id);
+        launcher.settle();
         state.monitor_pid = 0;
         store.write_state(id, &state)?;
     }

@@ -154,9 +154,10 @@ impl Launcher for RuntimeLauncher {
                 return Err((125, format!("receiving the container's pty: {e}")));
             }
         };
-        // Docker's `--network none` still has a loopback that is up (a restart's namespace is
-        // made by the runtime: its loopback comes up here).
+        // Init has joined the prepared namespace: this process's handle on it can go.
         drop(own_netns);
+        // Docker's `--network none` still has a loopback that is up. A namespace the runtime
+        // made (a restart's) gets it here.
         if network == Some(None) && record.host_config.network_mode != "host" {
             if let Some(pid) = container.pid() {
                 if let Err(e) = loopback_up(pid.as_raw()) {

@@ -64,18 +64,27 @@ impl Store {
             })?;
             Ok(())
         };
-        // A `--rm` container does not outlive a reboot, so its row need not be synced.
-        if record.host_config.auto_remove {
-            self.db.transaction_unsynced(insert)?;
-        } else {
-            self.db.transaction(insert)?;
-        }
+        self.container_transaction(record.host_config.auto_remove, insert)?;
         let dir = self.container_dir(&record.id);
         for sub in ["upper", "work", "merged"] {
             fs::create_dir_all(dir.join(sub)).at(dir.join(sub))?;
         }
         write_json(&dir.join("config.json"), record)?;
         self.write_state(&record.id, &State::default())
+    }
+
+    /// A change to a container's row: a `--rm` container (`auto_remove`) does not outlive a
+    /// reboot, so its changes need not be synced (`Db::transaction_unsynced`).
+    fn container_transaction(
+        &mut self,
+        auto_remove: bool,
+        f: impl FnOnce(&rusqlite::Transaction) -> Result<()>,
+    ) -> Result<()> {
+        if auto_remove {
+            self.db.transaction_unsynced(f)
+        } else {
+            self.db.transaction(f)
+        }
     }
 
     /// Finds a container by full ID, name, or unique ID prefix, as Docker does.
@@ -164,11 +173,7 @@ impl Store {
             tx.execute("DELETE FROM containers WHERE id = ?1", [id])?;
             Ok(())
         };
-        if auto_remove {
-            self.db.transaction_unsynced(delete)?;
-        } else {
-            self.db.transaction(delete)?;
-        }
+        self.container_transaction(auto_remove, delete)?;
         let dir = self.container_dir(id);
         let aside = self.root().join("tmp").join(format!("removed-{id}"));
         match fs::rename(&dir, &aside) {

@@ -181,17 +181,12 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
             let _ = std::fs::remove_file(&socket_path);
             let listener = UnixListener::bind(&socket_path).map_err(|e| io_err(&socket_path, e))?;
             listener.set_nonblocking(true).map_err(|e| io_err(&socket_path, e))?;
-            let mut clients = Vec::new();
             if attach_first {
                 // `run` and `start -a` attach before the process starts, so no output is missed.
+                // The CLI connects while the rootfs is mounted; the start accepts it (below).
                 reporter.say("ready");
-                listener.set_nonblocking(false).map_err(|e| io_err(&socket_path, e))?;
-                let (stream, _) = listener.accept().map_err(|e| io_err(&socket_path, e))?;
-                listener.set_nonblocking(true).map_err(|e| io_err(&socket_path, e))?;
-                stream.set_nonblocking(true).map_err(|e| io_err(&socket_path, e))?;
-                clients.push(Client::new(stream));
             }
-            (listener, clients, None, Duration::from_millis(100))
+            (listener, Vec::new(), None, Duration::from_millis(100))
         }
     };
 
@@ -217,6 +212,9 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                     &record.config.working_dir,
                     &mounted,
                 );
+                if attach_first && first {
+                    clients.push(Client::new(accept_attached(&listener).map_err(|e| io_err(&socket_path, e))?));
+                }
                 let stdio = Stdio::new(record.config.open_stdin).map_err(|e| io_err(&dir, e))?;
                 let started = checked.and_then(|()| stdio.with_as_std_fds(|| launcher.start(&record, &rootfs, &dir)));
                 let (pid, console) = match started {
@@ -387,6 +385,15 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         store.write_state(id, &state)?;
     }
     Ok(())
+}
+
+/// The connection of the CLI that started the monitor to stream the container (`attach_first`).
+fn accept_attached(listener: &UnixListener) -> io::Result<UnixStream> {
+    listener.set_nonblocking(false)?;
+    let (stream, _) = listener.accept()?;
+    listener.set_nonblocking(true)?;
+    stream.set_nonblocking(true)?;
+    Ok(stream)
 }
 
 /// A start that failed before PID 1 ran: the state says why, the CLI and clients hear it.

@@ -82,19 +82,66 @@ pub fn bridge_down(name: &str) -> Result<()> {
 /// Makes the container's namespace, with `eth0` at `ip`, loopback up, and a default route via
 /// `gateway` (none for an internal network). A half-made sandbox is removed on failure.
 pub fn sandbox_up(container_id: &str, bridge: &str, ip: Ipv4Addr, prefix: u8, gateway: Option<Ipv4Addr>) -> Result<()> {
-    // A sandbox left by a container whose monitor was killed goes first.
-    sandbox_down(container_id);
-    let result = make_sandbox(container_id, bridge, ip, prefix, gateway);
-    if result.is_err() {
-        sandbox_down(container_id);
-    }
-    result
+    sandbox_begin(container_id).finish(bridge, ip, prefix, gateway)
 }
 
-fn make_sandbox(container_id: &str, bridge: &str, ip: Ipv4Addr, prefix: u8, gateway: Option<Ipv4Addr>) -> Result<()> {
+/// A container's sandbox begun: its network namespace, being made by a thread of its own while
+/// the caller chooses the address (the kernel takes about a millisecond to make a namespace).
+/// `finish` plugs it in; dropped unfinished, it is removed.
+pub struct PendingSandbox {
+    container_id: String,
+    namespace: Option<std::io::Result<std::thread::JoinHandle<Result<Netlink>>>>,
+}
+
+/// Begins the container's sandbox (`PendingSandbox`).
+pub fn sandbox_begin(container_id: &str) -> PendingSandbox {
+    let id = container_id.to_string();
+    let thread = std::thread::Builder::new().name("berth-netns".into()).spawn(move || {
+        // A sandbox left by a container whose monitor was killed goes first.
+        sandbox_down(&id);
+        // This thread ends here: it may enter the new namespace itself.
+        pin_new_netns(&netns_path(&id))
+    });
+    PendingSandbox { container_id: container_id.to_string(), namespace: Some(thread) }
+}
+
+impl PendingSandbox {
+    /// Gives the namespace `eth0` at `ip` on `bridge`, loopback up, and a default route via
+    /// `gateway` (none for an internal network). A half-made sandbox is removed on failure.
+    pub fn finish(mut self, bridge: &str, ip: Ipv4Addr, prefix: u8, gateway: Option<Ipv4Addr>) -> Result<()> {
+        let id = std::mem::take(&mut self.container_id);
+        let fail = |message: String| Error::Netlink { op: format!("netns add {}", netns_path(&id).display()), message };
+        let inside = match self.namespace.take().expect("joined once") {
+            Ok(thread) => thread.join().unwrap_or_else(|_| Err(fail("helper thread panicked".into()))),
+            Err(e) => Err(fail(format!("helper thread: {e}"))),
+        };
+        let result = inside.and_then(|inside| make_sandbox(&id, inside, bridge, ip, prefix, gateway));
+        if result.is_err() {
+            sandbox_down(&id);
+        }
+        result
+    }
+}
+
+impl Drop for PendingSandbox {
+    fn drop(&mut self) {
+        if let Some(Ok(thread)) = self.namespace.take() {
+            let _ = thread.join();
+            sandbox_down(&self.container_id);
+        }
+    }
+}
+
+fn make_sandbox(
+    container_id: &str,
+    mut inside: Netlink,
+    bridge: &str,
+    ip: Ipv4Addr,
+    prefix: u8,
+    gateway: Option<Ipv4Addr>,
+) -> Result<()> {
     let path = netns_path(container_id);
     let veth = host_veth(container_id);
-    let mut inside = add_netns(&path)?;
     let namespace = File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
     plug_veth(&veth, bridge, "eth0", &namespace)?;
     let eth0 = inside.index("eth0")?;
@@ -170,8 +217,9 @@ fn write_knob(path: &str) -> Result<()> {
     std::fs::write(path, "1").map_err(|e| Error::Io { path: path.into(), source: e })
 }
 
-/// `ip netns add`: a new namespace pinned at `path`; returns a netlink socket inside it.
-fn add_netns(path: &Path) -> Result<Netlink> {
+/// `ip netns add` from a thread that ends after this (it enters the new namespace): a new
+/// namespace pinned at `path`; returns a netlink socket inside it. Nothing is left on failure.
+fn pin_new_netns(path: &Path) -> Result<Netlink> {
     let fail =
         |op: &str, e: std::io::Error| Error::Netlink { op: format!("{op} {}", path.display()), message: e.to_string() };
     share_netns_dir()?;
@@ -181,26 +229,19 @@ fn add_netns(path: &Path) -> Result<Netlink> {
         | rustix::fs::OFlags::EXCL
         | rustix::fs::OFlags::CLOEXEC;
     drop(rustix::fs::open(path, flags, rustix::fs::Mode::empty()).map_err(|e| fail("create", e.into()))?);
-    let target = path.to_path_buf();
-    let helper = std::thread::Builder::new().name("berth-netns".into()).spawn(move || -> Result<Netlink> {
-        // SAFETY: CLONE_NEWNET alone moves only this thread, which is ours and ends here, into
+    let made = (|| {
+        // SAFETY: CLONE_NEWNET alone moves only the calling thread, which ends after this, into
         // a new network namespace; the file table stays shared (the hazard of CLONE_FILES).
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
             .map_err(|e| Error::Netlink { op: "unshare(CLONE_NEWNET)".into(), message: e.to_string() })?;
         let own = format!("/proc/self/task/{}/ns/net", rustix::thread::gettid().as_raw_nonzero());
-        rustix::mount::mount_bind(own.as_str(), &target).map_err(|e| Error::Netlink {
-            op: format!("mount --bind {own} {}", target.display()),
+        rustix::mount::mount_bind(own.as_str(), path).map_err(|e| Error::Netlink {
+            op: format!("mount --bind {own} {}", path.display()),
             message: e.to_string(),
         })?;
         // A netlink socket belongs to the namespace it was opened in.
         Netlink::open()
-    });
-    let made = match helper {
-        Ok(helper) => {
-            helper.join().unwrap_or_else(|_| Err(fail("netns add", std::io::Error::other("helper thread panicked"))))
-        }
-        Err(e) => Err(fail("netns add (helper thread)", e)),
-    };
+    })();
     if made.is_err() {
         delete_netns(path);
     }

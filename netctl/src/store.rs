@@ -322,6 +322,8 @@ impl Networks {
         publish: &[Request],
         index: usize,
     ) -> Result<(Network, Endpoint)> {
+        // The namespace is made while the address is chosen; dropped on an error, it goes.
+        let sandbox = (index == 0).then(|| link::sandbox_begin(container_id));
         let (network, endpoint) = {
             let _guard = self.lock()?;
             let all = self.list()?;
@@ -351,11 +353,11 @@ impl Networks {
         let subnet = network.subnet()?;
         let gateway = (!network.internal).then(|| network.gateway.parse().expect("checked"));
         let ip = endpoint.ip.parse().expect("ours");
-        let up = if index == 0 {
-            link::sandbox_up(container_id, &network.bridge, ip, subnet.prefix, gateway)
-                .and_then(|()| nat::publish(container_id, &network, &endpoint.ip, &endpoint.ports))
-        } else {
-            link::interface_up(container_id, index, &network.bridge, ip, subnet.prefix)
+        let up = match sandbox {
+            Some(sandbox) => sandbox
+                .finish(&network.bridge, ip, subnet.prefix, gateway)
+                .and_then(|()| nat::publish(container_id, &network, &endpoint.ip, &endpoint.ports)),
+            None => link::interface_up(container_id, index, &network.bridge, ip, subnet.prefix),
         };
         if let Err(e) = up {
             if index == 0 {

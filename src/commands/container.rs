@@ -693,7 +693,18 @@ fn stream_attached(
     let mut reader = io::BufReader::new(stream);
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();
-    while let Some((kind, data)) = attach::read_frame(&mut reader)? {
+    loop {
+        let frame = match attach::read_frame(&mut reader) {
+            Ok(frame) => frame,
+            // A monitor that fails before it accepts the connection resets it: the pipe says why.
+            Err(e) => {
+                if let Some(report) = report {
+                    read_report(report, "started")?;
+                }
+                return Err(e.into());
+            }
+        };
+        let Some((kind, data)) = frame else { break };
         match kind {
             attach::STDOUT => {
                 let _ = stdout.write_all(&data);

@@ -235,14 +235,45 @@ fn an_exec_racing_the_containers_exit_leaves_no_cgroup() {
         env.ok(&["rm", &name]);
         ids.push(id);
     }
-    let left: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+    let left: Vec<String> = ids.iter().flat_map(|id| cgroups_of(id)).collect();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
+/// The container's cgroups under every hierarchy that has them.
+fn cgroups_of(id: &str) -> Vec<String> {
+    std::fs::read_dir("/sys/fs/cgroup")
         .unwrap()
         .flatten()
-        .flat_map(|hierarchy| ids.iter().map(move |id| hierarchy.path().join("berth").join(id)))
+        .map(|hierarchy| hierarchy.path().join("berth").join(id))
         .filter(|dir| dir.exists())
         .map(|dir| dir.display().to_string())
-        .collect();
-    assert!(left.is_empty(), "cgroups left: {left:?}");
+        .collect()
+}
+
+#[test]
+fn a_start_that_fails_says_why_and_leaves_no_cgroup() {
+    let env = env_with_busybox();
+    // The monitor makes the cgroups while it prepares the start; each failure takes them away.
+    let id_of = |name: &str| env.ok(&["inspect", "-f", "{{.Id}}", name]).stdout.trim().to_string();
+    let err = env.fails(&["run", "--name", "nouser", "-u", "nosuchuser", "bb", "true"], 126);
+    assert!(err.contains("unable to find user nosuchuser"), "{err}");
+    let err = env.fails(&["run", "--name", "nocmd", "bb", "no-such-command"], 127);
+    assert!(err.contains("executable file not found"), "{err}");
+    // A rootfs that cannot be mounted (its overlay work directory replaced by a file): the
+    // monitor fails before it takes the attach connection; the error still reaches `start -a`.
+    let broken = env.ok(&["create", "--name", "broken", "bb", "true"]).stdout.trim().to_string();
+    let work = env.root().join("containers").join(&broken).join("work");
+    std::fs::remove_dir(&work).unwrap();
+    std::fs::write(&work, "").unwrap();
+    let err = env.fails(&["start", "-a", "broken"], 125);
+    assert!(err.contains("merged"), "{err}");
+    for name in ["nouser", "nocmd", "broken"] {
+        let id = id_of(name);
+        assert_eq!(cgroups_of(&id), Vec::<String>::new(), "cgroups of {name}");
+    }
+    std::fs::remove_file(&work).unwrap();
+    std::fs::create_dir(&work).unwrap();
+    env.ok(&["rm", "nouser", "nocmd", "broken"]);
 }
 
 #[test]

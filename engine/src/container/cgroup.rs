@@ -117,6 +117,53 @@ pub fn processes(pid: i32) -> Vec<i32> {
     out
 }
 
+/// The v1 controllers the runtime puts a container into (libcgroups' list), by directory name.
+const V1_CONTROLLERS: [&str; 12] = [
+    "cpu",
+    "cpuacct",
+    "cpuset",
+    "devices",
+    "hugetlb",
+    "memory",
+    "pids",
+    "perf_event",
+    "blkio",
+    "net_prio",
+    "net_cls",
+    "freezer",
+];
+
+/// Makes the cgroup at `path` (as the spec's `cgroupsPath`) in every hierarchy the runtime
+/// will put the container into, with its cpuset's CPUs and memory nodes copied from the
+/// parent, as libcgroups would: a cgroup's mkdir costs the kernel tens of microseconds per
+/// controller, and made ahead (`Launcher::prepare`) it leaves the runtime's path to PID 1,
+/// which finds the directories there. Best effort: what fails here, the runtime does itself.
+pub fn precreate(path: &str) {
+    let base = std::path::Path::new("/sys/fs/cgroup");
+    let relative = path.trim_start_matches('/');
+    if base.join("cgroup.controllers").exists() {
+        let _ = fs::create_dir_all(base.join(relative));
+        return;
+    }
+    for controller in V1_CONTROLLERS {
+        let hierarchy = base.join(controller);
+        if !hierarchy.is_dir() {
+            continue;
+        }
+        let dir = hierarchy.join(relative);
+        if fs::create_dir_all(&dir).is_err() || controller != "cpuset" {
+            continue;
+        }
+        // A cpuset cgroup takes no process until it has CPUs and memory nodes.
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let parent = dir.parent().map(|p| fs::read_to_string(p.join(file)).unwrap_or_default());
+            if let Some(value) = parent.filter(|v| !v.trim().is_empty()) {
+                let _ = fs::write(dir.join(file), value);
+            }
+        }
+    }
+}
+
 /// Removes the (empty) cgroup at `path` (as the spec's `cgroupsPath`, relative to each
 /// hierarchy) from every hierarchy that has it: the v2 root, or each v1 controller's. A busy one
 /// (EBUSY: it has processes) is tried again until `busy_wait` has passed, and the others are

@@ -27,6 +27,9 @@ pub struct RuntimeLauncher {
     /// `--network none`: the container's own network namespace, with its loopback up, being
     /// made by a thread while the monitor prepares the rest (`prepare`).
     own_netns: Option<std::thread::JoinHandle<std::io::Result<std::fs::File>>>,
+    /// The container's cgroups, being made by a thread while the monitor prepares the rest
+    /// (`prepare`), and their path.
+    cgroups: Option<(String, std::thread::JoinHandle<()>)>,
 }
 
 impl RuntimeLauncher {
@@ -38,6 +41,7 @@ impl RuntimeLauncher {
             consoles: runroot.join("console"),
             netns: None,
             own_netns: None,
+            cgroups: None,
         }
     }
 
@@ -78,37 +82,8 @@ impl RuntimeLauncher {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-}
 
-/// libcontainer's errors chain their causes; the innermost says what went wrong.
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
-}
-
-impl Launcher for RuntimeLauncher {
-    /// `--network none` gets its namespace, loopback up, from a thread that runs alongside the
-    /// monitor's work until the start: the kernel's ~0.6 ms to make a network namespace and
-    /// the loopback's setup leave the path from the runtime's clone to PID 1's exec.
-    fn prepare(&mut self, record: &Record) {
-        if record.host_config.network_mode == "none" {
-            self.own_netns = std::thread::Builder::new().name("berth-netns".into()).spawn(own_network_namespace).ok();
-        }
-    }
-
-    fn cancel_prepared(&mut self) {
-        if let Some(thread) = self.own_netns.take() {
-            let _ = thread.join();
-        }
-    }
-
-    fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
-        // Joined first, so that the thread has ended before anything forks.
+    fn create_and_start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
         let own_netns = match self.own_netns.take().map(|t| t.join()) {
             Some(Ok(Ok(namespace))) => Some(namespace),
             Some(Ok(Err(e))) => return Err((125, format!("making the network namespace: {e}"))),
@@ -173,6 +148,58 @@ impl Launcher for RuntimeLauncher {
         let pid =
             container.pid().map(|p| p.as_raw()).ok_or_else(|| (125, "the runtime reported no PID".to_string()))?;
         Ok(Started { pid, console: master })
+    }
+}
+
+/// libcontainer's errors chain their causes; the innermost says what went wrong.
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+impl Launcher for RuntimeLauncher {
+    /// `--network none` gets its namespace, loopback up, from a thread that runs alongside the
+    /// monitor's work until the start: the kernel's ~0.6 ms to make a network namespace and
+    /// the loopback's setup leave the path from the runtime's clone to PID 1's exec.
+    /// The cgroups likewise (about 0.5 ms of mkdirs in the runtime's intermediate process).
+    fn prepare(&mut self, record: &Record) {
+        if record.host_config.network_mode == "none" {
+            self.own_netns = std::thread::Builder::new().name("berth-netns".into()).spawn(own_network_namespace).ok();
+        }
+        let path = spec::cgroups_path(record);
+        let thread = std::thread::Builder::new().name("berth-cgroups".into()).spawn({
+            let path = path.clone();
+            move || super::cgroup::precreate(&path)
+        });
+        self.cgroups = thread.ok().map(|t| (path, t));
+    }
+
+    fn cancel_prepared(&mut self) {
+        if let Some(thread) = self.own_netns.take() {
+            let _ = thread.join();
+        }
+        if let Some((path, thread)) = self.cgroups.take() {
+            let _ = thread.join();
+            let _ = super::cgroup::remove_empty(&path, Duration::ZERO);
+        }
+    }
+
+    fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
+        // Joined first, so that the thread has ended before anything forks.
+        let precreated = self.cgroups.take().map(|(path, thread)| {
+            let _ = thread.join();
+            path
+        });
+        let started = self.create_and_start(record, rootfs, dir);
+        if let (Err(_), Some(path)) = (&started, precreated) {
+            let _ = super::cgroup::remove_empty(&path, Duration::ZERO);
+        }
+        started
     }
 
     fn delete(&mut self, record: &Record) {

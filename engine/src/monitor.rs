@@ -129,6 +129,9 @@ pub struct Job {
     /// The command line that runs this monitor (`berth <global flags> __monitor <id>`): the
     /// shim execs it, with `--resume`, when PID 1 exits.
     pub command: Vec<OsString>,
+    /// The container's record, when the caller has it (a monitor forked by the CLI that just
+    /// read or wrote it): what the start needs is prepared while the store opens.
+    pub record: Option<Record>,
 }
 
 /// Runs the monitor; returns the process exit status.
@@ -152,13 +155,22 @@ pub fn run(job: Job, launcher: &mut dyn Launcher) -> i32 {
 }
 
 fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Result<()> {
-    let Job { root, runroot, id, attach_first, resume, command } = job;
+    let Job { root, runroot, id, attach_first, resume, command, record } = job;
     let (root, runroot, id) = (root.as_path(), runroot.as_path(), id.as_str());
-    let mut store = Store::open(root, Access::None)?;
-    let record = store.container(id)?;
-    if resume.is_none() {
-        launcher.prepare(&record);
+    if let (Some(record), None) = (&record, &resume) {
+        launcher.prepare(record);
     }
+    let mut store = Store::open(root, Access::None)?;
+    let record = match record {
+        Some(record) => record,
+        None => {
+            let record = store.container(id)?;
+            if resume.is_none() {
+                launcher.prepare(&record);
+            }
+            record
+        }
+    };
     let dir = store.container_dir(id);
     let socket_path = attach_socket(runroot, id);
     let log_path = dir.join(format!("{id}-json.log"));

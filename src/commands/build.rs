@@ -24,13 +24,14 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn attach(&mut self, id: &str) -> Result<i32> {
-        let (child, mut report) = spawn_monitor(self.ctx, id, true)?;
+        let (child, mut report) = spawn_monitor(self.ctx, id, None, true)?;
         read_report(&mut report, "ready")?;
         let socket = monitor::attach_socket(&self.ctx.runroot, id);
         let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
         let mut reader = io::BufReader::new(stream);
         let mut code = None;
-        while let Some((kind, data)) = attach::read_frame(&mut reader)? {
+        // A monitor that fails before it takes the connection resets it: the pipe says why.
+        while let Ok(Some((kind, data))) = attach::read_frame(&mut reader) {
             match kind {
                 attach::STDOUT if !self.quiet => {
                     let mut out = io::stdout().lock();
@@ -49,20 +50,20 @@ impl Runner<'_> {
                 _ => {}
             }
         }
-        let Some(code) = code else { bail!("the container monitor went away during the RUN step") };
         // A command that could not start (127, 126) is reported on the pipe with its message.
         let started = read_report(&mut report, "started");
         // The monitor unmounts and exits right after: wait, so the container can be removed.
         child.wait();
-        match started {
-            Err(e) => match e.downcast_ref::<ExitError>() {
+        match (started, code) {
+            (Err(e), _) => match e.downcast_ref::<ExitError>() {
                 Some(x) => {
                     printer::err_line(&x.message);
                     Ok(x.code)
                 }
                 None => Err(e),
             },
-            Ok(()) => Ok(code),
+            (Ok(()), Some(code)) => Ok(code),
+            (Ok(()), None) => bail!("the container monitor went away during the RUN step"),
         }
     }
 }

@@ -13,9 +13,11 @@
 //!
 //! The namespace is made as `ip netns add` makes it, so `ip netns` still lists it: a file under
 //! `/var/run/netns` (a shared mount point) with the namespace of a thread that did
-//! `unshare(CLONE_NEWNET)` bind-mounted on it. That thread is short-lived and joined before
-//! returning; it opens the netlink socket that configures the inside, which keeps talking to
-//! that namespace afterwards.
+//! `unshare(CLONE_NEWNET)` bind-mounted on it. That thread is short-lived (it ends in the new
+//! namespace); it opens the netlink socket that configures the inside, which keeps talking to
+//! that namespace afterwards. A container's sandbox is begun by such a thread, which also makes
+//! the veth pair, while its caller chooses the address (`sandbox_begin`); the pair is put on the
+//! bridge and addressed when the caller finishes it.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -85,12 +87,18 @@ pub fn sandbox_up(container_id: &str, bridge: &str, ip: Ipv4Addr, prefix: u8, ga
     sandbox_begin(container_id).finish(bridge, ip, prefix, gateway)
 }
 
-/// A container's sandbox begun: its network namespace, being made by a thread of its own while
-/// the caller chooses the address (the kernel takes about a millisecond to make a namespace).
-/// `finish` plugs it in; dropped unfinished, it is removed.
+/// A container's sandbox begun: its network namespace and veth pair (`eth0` inside), made by a
+/// thread of its own while the caller chooses the address and the bridge (the kernel takes
+/// about a millisecond for each). `finish` plugs it in; dropped unfinished, it is removed.
 pub struct PendingSandbox {
     container_id: String,
-    namespace: Option<std::io::Result<std::thread::JoinHandle<Result<Netlink>>>>,
+    namespace: Option<std::io::Result<std::thread::JoinHandle<Result<Sockets>>>>,
+}
+
+/// Netlink sockets in the container's namespace and in the host's.
+struct Sockets {
+    inside: Netlink,
+    host: Netlink,
 }
 
 /// Begins the container's sandbox (`PendingSandbox`).
@@ -99,8 +107,12 @@ pub fn sandbox_begin(container_id: &str) -> PendingSandbox {
     let thread = std::thread::Builder::new().name("berth-netns".into()).spawn(move || {
         // A sandbox left by a container whose monitor was killed goes first.
         sandbox_down(&id);
-        // This thread ends here: it may enter the new namespace itself.
-        pin_new_netns(&netns_path(&id))
+        // Opened before this thread leaves the host's namespace (it ends after this).
+        let mut host = Netlink::open()?;
+        let path = netns_path(&id);
+        let inside = pin_new_netns(&path)?;
+        add_veth_pair(&mut host, &host_veth(&id), "eth0", &path)?;
+        Ok(Sockets { inside, host })
     });
     PendingSandbox { container_id: container_id.to_string(), namespace: Some(thread) }
 }
@@ -111,11 +123,11 @@ impl PendingSandbox {
     pub fn finish(mut self, bridge: &str, ip: Ipv4Addr, prefix: u8, gateway: Option<Ipv4Addr>) -> Result<()> {
         let id = std::mem::take(&mut self.container_id);
         let fail = |message: String| Error::Netlink { op: format!("netns add {}", netns_path(&id).display()), message };
-        let inside = match self.namespace.take().expect("joined once") {
+        let made = match self.namespace.take().expect("joined once") {
             Ok(thread) => thread.join().unwrap_or_else(|_| Err(fail("helper thread panicked".into()))),
             Err(e) => Err(fail(format!("helper thread: {e}"))),
         };
-        let result = inside.and_then(|inside| make_sandbox(&id, inside, bridge, ip, prefix, gateway));
+        let result = made.and_then(|sockets| plug_sandbox(&id, sockets, bridge, ip, prefix, gateway));
         if result.is_err() {
             sandbox_down(&id);
         }
@@ -132,18 +144,19 @@ impl Drop for PendingSandbox {
     }
 }
 
-fn make_sandbox(
+/// Enslaves the host end of the container's veth pair to `bridge` and gives `eth0` its address,
+/// up, with `lo` and the default route via `gateway` (none for an internal network).
+fn plug_sandbox(
     container_id: &str,
-    mut inside: Netlink,
+    sockets: Sockets,
     bridge: &str,
     ip: Ipv4Addr,
     prefix: u8,
     gateway: Option<Ipv4Addr>,
 ) -> Result<()> {
-    let path = netns_path(container_id);
+    let Sockets { mut inside, mut host } = sockets;
     let veth = host_veth(container_id);
-    let namespace = File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
-    plug_veth(&veth, bridge, "eth0", &namespace)?;
+    enslave(&mut host, &veth, bridge)?;
     let eth0 = inside.index("eth0")?;
     inside.add_address(eth0, "eth0", ip, prefix)?;
     inside.set_up("eth0")?;
@@ -154,22 +167,27 @@ fn make_sandbox(
     Ok(())
 }
 
-/// A veth pair: `veth` on the host, a port of `bridge`, up; its peer `inner` in `namespace`.
-fn plug_veth(veth: &str, bridge: &str, inner: &str, namespace: &File) -> Result<()> {
-    let mut host = Netlink::open()?;
+/// Makes the host end of a veth pair a port of `bridge`.
+fn enslave(host: &mut Netlink, veth: &str, bridge: &str) -> Result<()> {
     let master = host.index(bridge)?;
-    // `ip link add VETH master BRIDGE up type veth peer name INNER netns NS`, in one message.
-    let mut peer = LinkMessage::default();
-    peer.attributes.push(LinkAttribute::IfName(inner.into()));
-    peer.attributes.push(LinkAttribute::NetNsFd(namespace.as_raw_fd()));
-    host.add_link(
-        veth,
-        Some(master),
-        vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))],
-    )?;
+    host.set_master(veth, master)?;
     // Hairpin, so a container reaches itself through a published port (sysfs: one write,
     // where netlink would take a second request once the port is enslaved).
     write_knob(&format!("/sys/class/net/{veth}/brport/hairpin_mode"))
+}
+
+/// A veth pair: `veth` on the host, up; its peer `inner` in the namespace pinned at `namespace`.
+fn add_veth_pair(host: &mut Netlink, veth: &str, inner: &str, namespace: &Path) -> Result<()> {
+    let file = File::open(namespace).map_err(|e| Error::Io { path: namespace.to_path_buf(), source: e })?;
+    // `ip link add VETH up type veth peer name INNER netns NS`, in one message.
+    let mut peer = LinkMessage::default();
+    peer.attributes.push(LinkAttribute::IfName(inner.into()));
+    peer.attributes.push(LinkAttribute::NetNsFd(file.as_raw_fd()));
+    host.add_link(
+        veth,
+        None,
+        vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))],
+    )
 }
 
 /// Removes the container's namespace and veth pair, whatever is left of them; when it returns,
@@ -385,6 +403,16 @@ impl Netlink {
         }
     }
 
+    /// `ip link set NAME master MASTER` (`master` is the bridge's index).
+    fn set_master(&mut self, name: &str, master: u32) -> Result<()> {
+        let mut link = LinkMessage::default();
+        link.attributes.push(LinkAttribute::IfName(name.into()));
+        link.attributes.push(LinkAttribute::Controller(master));
+        self.request(RouteNetlinkMessage::SetLink(link), 0)
+            .map(drop)
+            .map_err(|r| r.during(format!("link set {name} master {master}")))
+    }
+
     /// `ip link set NAME up`.
     fn set_up(&mut self, name: &str) -> Result<()> {
         let mut link = LinkMessage::default();
@@ -507,8 +535,9 @@ fn add_interface(container_id: &str, index: usize, bridge: &str, ip: Ipv4Addr, p
     let veth = host_veth_of(container_id, index);
     let name = format!("eth{index}");
     let mut inside = netlink_in(&path)?;
-    let namespace = File::open(&path).map_err(|e| Error::Io { path: path.clone(), source: e })?;
-    plug_veth(&veth, bridge, &name, &namespace)?;
+    let mut host = Netlink::open()?;
+    add_veth_pair(&mut host, &veth, &name, &path)?;
+    enslave(&mut host, &veth, bridge)?;
     let inner = inside.index(&name)?;
     inside.add_address(inner, &name, ip, prefix)?;
     inside.set_up(&name)

@@ -83,6 +83,8 @@ impl RuntimeLauncher {
         }
     }
 
+    /// The start itself, once `start` has joined the cgroups' thread: the runtime creates the
+    /// container in the prepared namespace and starts PID 1.
     fn create_and_start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
         let own_netns = match self.own_netns.take().map(|t| t.join()) {
             Some(Ok(Ok(namespace))) => Some(namespace),

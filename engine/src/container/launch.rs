@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
+use libcontainer::oci_spec::runtime::LinuxSeccomp;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
@@ -27,8 +28,8 @@ pub struct RuntimeLauncher {
     /// `--network none`: the container's own network namespace, with its loopback up, being
     /// made by a thread while the monitor prepares the rest (`prepare`).
     own_netns: Option<std::thread::JoinHandle<std::io::Result<std::fs::File>>>,
-    /// The container's cgroups, being made by a thread while the monitor prepares the rest
-    /// (`prepare`), and their path.
+    /// The container's cgroups and its seccomp program, being made by a thread while the
+    /// monitor prepares the rest (`prepare`), and the cgroups' path.
     cgroups: Option<(String, std::thread::JoinHandle<()>)>,
 }
 
@@ -168,15 +169,25 @@ impl Launcher for RuntimeLauncher {
     /// `--network none` gets its namespace, loopback up, from a thread that runs alongside the
     /// monitor's work until the start: the kernel's ~0.6 ms to make a network namespace and
     /// the loopback's setup leave the path from the runtime's clone to PID 1's exec.
-    /// The cgroups likewise (about 0.5 ms of mkdirs in the runtime's intermediate process).
+    /// The cgroups likewise (about 0.5 ms of mkdirs in the runtime's intermediate process),
+    /// and the seccomp profile's BPF program (about 0.4 ms of libseccomp in its init process;
+    /// vendor/README.md).
     fn prepare(&mut self, record: &Record) {
         if record.host_config.network_mode == "none" {
             self.own_netns = std::thread::Builder::new().name("berth-netns".into()).spawn(own_network_namespace).ok();
         }
         let path = spec::cgroups_path(record);
-        let thread = std::thread::Builder::new().name("berth-cgroups".into()).spawn({
+        let profile = spec::seccomp_profile(record);
+        let thread = std::thread::Builder::new().name("berth-prepare".into()).spawn({
             let path = path.clone();
-            move || super::cgroup::precreate(&path)
+            move || {
+                super::cgroup::precreate(&path);
+                // Best effort: without it, the init process compiles the profile itself.
+                let parsed = profile.and_then(|p| serde_json::from_value::<LinuxSeccomp>(p).ok());
+                if let Some(profile) = parsed {
+                    let _ = libcontainer::seccomp::precompile(&profile);
+                }
+            }
         });
         self.cgroups = thread.ok().map(|t| (path, t));
     }

@@ -364,6 +364,14 @@ fn seccomp(caps: &[String]) -> Value {
     })
 }
 
+/// The container's seccomp profile, as its spec has it: Docker's default, widened by the
+/// capabilities it is given; none when privileged or `--security-opt seccomp=unconfined`.
+pub fn seccomp_profile(record: &Record) -> Option<Value> {
+    let host = &record.host_config;
+    let unconfined = host.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined");
+    (!host.privileged && !unconfined).then(|| seccomp(&capabilities(record)))
+}
+
 /// Where `--init` finds its init: a static tini (Debian's `tini` package), as Docker ships
 /// tini as docker-init. Static, so it runs in any image.
 const INIT_CANDIDATES: &[&str] = &["/usr/bin/tini-static", "/usr/libexec/docker/docker-init", "/usr/bin/docker-init"];
@@ -439,13 +447,9 @@ pub fn spec(
     if !host.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
-        let caps: Vec<String> = process["capabilities"]["bounding"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|c| c.as_str().map(String::from)).collect())
-            .unwrap_or_default();
-        if !host.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined") {
-            linux["seccomp"] = seccomp(&caps);
-        }
+    }
+    if let Some(profile) = seccomp_profile(record) {
+        linux["seccomp"] = profile;
     }
     let mut mounts = mounts(record, container_dir, volumes_dir);
     if let Some(init) = init {

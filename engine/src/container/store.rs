@@ -34,7 +34,7 @@ impl Drop for RemovedFiles {
 
 impl Store {
     pub fn container_dir(&self, id: &str) -> PathBuf {
-        self.root().join("containers").join(id)
+        container_dir_at(self.root(), id)
     }
 
     /// Reserves the name and writes the container's directory. The row comes first: a kill
@@ -188,7 +188,7 @@ impl Store {
     }
 
     pub fn read_state(&self, id: &str) -> Result<State> {
-        read_json(&self.container_dir(id).join("state.json"))
+        read_state_at(self.root(), id)
     }
 
     pub fn write_state(&self, id: &str, state: &State) -> Result<()> {
@@ -265,4 +265,14 @@ pub fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Res
     let bytes = serde_json::to_vec(value).map_err(|source| Error::Json { what: path.display().to_string(), source })?;
     fs::write(&tmp, bytes).at(&tmp)?;
     fs::rename(&tmp, path).at(path)
+}
+
+/// A container's directory under the state root `root`.
+pub fn container_dir_at(root: &std::path::Path, id: &str) -> PathBuf {
+    root.join("containers").join(id)
+}
+
+/// A container's state, read without the store (a monitor whose store is still opening).
+pub fn read_state_at(root: &std::path::Path, id: &str) -> Result<State> {
+    read_json(&container_dir_at(root, id).join("state.json"))
 }

@@ -73,6 +73,15 @@ pub struct CreateOptions {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Where an endpoint goes in the container.
+pub enum Plug {
+    /// `eth0` of its own namespace, with the default route and the published ports: the
+    /// sandbox the caller began (`link::sandbox_begin`) as early as it could.
+    Sandbox(link::PendingSandbox),
+    /// `eth<n>` (n >= 1) in the namespace it has: a further network.
+    Interface(usize),
+}
+
 pub struct Networks {
     dir: PathBuf,
 }
@@ -308,9 +317,7 @@ impl Networks {
     }
 
     /// Gives the container an address on the network (the one asked for, or the next free)
-    /// and plugs its namespace into the bridge as `eth<index>`; returns the network and the
-    /// endpoint. Index 0 makes the namespace (with the default route and the published ports);
-    /// a higher index adds an interface to it (a second network).
+    /// and plugs it into the bridge (`Plug`); returns the network and the endpoint.
     #[allow(clippy::too_many_arguments)]
     pub fn attach(
         &self,
@@ -320,10 +327,13 @@ impl Networks {
         ip: Option<&str>,
         aliases: &[String],
         publish: &[Request],
-        index: usize,
+        plug: Plug,
     ) -> Result<(Network, Endpoint)> {
-        // The namespace is made while the address is chosen; dropped on an error, it goes.
-        let sandbox = (index == 0).then(|| link::sandbox_begin(container_id));
+        // The sandbox is made while the address is chosen; dropped on an error, it goes.
+        let (sandbox, index) = match plug {
+            Plug::Sandbox(sandbox) => (Some(sandbox), 0),
+            Plug::Interface(index) => (None, index),
+        };
         let (network, endpoint) = {
             let _guard = self.lock()?;
             let all = self.list()?;

@@ -5,6 +5,8 @@
 source "$(dirname "$0")/common.sh"
 setup_bench
 bb_everywhere run
+# A pause for the daemons just started and the images just imported to settle.
+sleep 10
 
 hyperfine --warmup 3 --runs 30 --export-markdown "$work/run.md" \
   -n "berth run --rm --network none" "$berth run --rm --network none bb true" \
@@ -13,6 +15,9 @@ hyperfine --warmup 3 --runs 30 --export-markdown "$work/run.md" \
 cat "$work/run.md"
 
 # The same with each engine's default bridge network (berth's stays up between runs, as docker0).
+# First a pause: the kernel tears down the network namespaces of the runs above in the
+# background (RCU grace periods under the RTNL lock, which a veth's creation waits for).
+sleep 10
 hyperfine --warmup 3 --runs 30 --export-markdown "$work/run-bridge.md" \
   -n "berth run --rm (default bridge)" "$berth run --rm bb true" \
   -n "docker run --rm (default bridge)" "docker run --rm bb true" \

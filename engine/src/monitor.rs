@@ -157,26 +157,19 @@ pub fn run(job: Job, launcher: &mut dyn Launcher) -> i32 {
 fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Result<()> {
     let Job { root, runroot, id, attach_first, resume, command, record } = job;
     let (root, runroot, id) = (root.as_path(), runroot.as_path(), id.as_str());
-    if let (Some(record), None) = (&record, &resume) {
-        launcher.prepare(record);
+    let record = match record {
+        Some(record) => record,
+        None => crate::container::store::record_at(root, id)?,
+    };
+    if resume.is_none() {
+        launcher.prepare(&record);
     }
-    // With the record at hand, the store opens on a thread while the monitor listens (about
-    // 0.7 ms, most of it the database's code faulted in again after the fork); it is joined
-    // before the mount, which reads the image's layers from it.
-    let opening = record.as_ref().and_then(|_| {
+    // The store opens on a thread while the monitor listens (about 0.7 ms, most of it the
+    // database's code faulted in); it is joined before the mount, which reads the image's
+    // layers from it, and before anything forks.
+    let opening = {
         let root = root.to_path_buf();
-        std::thread::Builder::new().name("berth-store".into()).spawn(move || Store::open(&root, Access::None)).ok()
-    });
-    let (record, opened) = match record {
-        Some(record) => (record, None),
-        None => {
-            let store = Store::open(root, Access::None)?;
-            let record = store.container(id)?;
-            if resume.is_none() {
-                launcher.prepare(&record);
-            }
-            (record, Some(store))
-        }
+        std::thread::Builder::new().name("berth-store".into()).spawn(move || Store::open(&root, Access::None))
     };
     let dir = crate::container::store::container_dir_at(root, id);
     let socket_path = attach_socket(runroot, id);
@@ -209,13 +202,12 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         }
     };
 
-    let mut store = match (opened, opening) {
-        (Some(store), _) => store,
-        (None, Some(thread)) => {
+    let mut store = match opening {
+        Ok(thread) => {
             thread.join().unwrap_or_else(|_| Err(crate::Error::Invalid("the store's thread panicked".into())))?
         }
         // No thread could be started.
-        (None, None) => Store::open(root, Access::None)?,
+        Err(_) => Store::open(root, Access::None)?,
     };
     let exit_code = loop {
         let (code, ran) = match handed_back.take() {

@@ -113,7 +113,7 @@ impl Store {
     }
 
     pub fn container(&self, id: &str) -> Result<Record> {
-        read_json(&self.container_dir(id).join("config.json"))
+        record_at(self.root(), id)
     }
 
     /// Every container's ID, newest first. A row whose directory is gone is left out: a crash
@@ -270,6 +270,11 @@ pub fn write_json<T: serde::Serialize>(path: &std::path::Path, value: &T) -> Res
 /// A container's directory under the state root `root`.
 pub fn container_dir_at(root: &std::path::Path, id: &str) -> PathBuf {
     root.join("containers").join(id)
+}
+
+/// A container's record, read without the store (a monitor whose store is still opening).
+pub fn record_at(root: &std::path::Path, id: &str) -> Result<Record> {
+    read_json(&container_dir_at(root, id).join("config.json"))
 }
 
 /// A container's state, read without the store (a monitor whose store is still opening).

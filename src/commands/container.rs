@@ -132,8 +132,9 @@ fn endpoint_of(store: &Store, record: &Record) -> Option<(netctl::Network, netct
 
 impl Launcher for NetworkedLauncher {
     /// A bridge network is made by a thread alongside the monitor's attach and mount: the
-    /// namespace, the veth and the address take a few milliseconds of netlink.
-    /// The sandbox's namespace and veth, the kernel's longest part (about 2 ms), begin first.
+    /// namespace, the veth and the address take a few milliseconds of netlink. The sandbox's
+    /// namespace and veth, the kernel's longest part (about 2 ms), begin first, before the
+    /// monitor's other threads.
     fn prepare(&mut self, record: &Record) {
         if let Some(network) = bridge_network(record) {
             let sandbox = netctl::link::sandbox_begin(&record.id);

@@ -532,9 +532,6 @@ pub struct MonitorArgs {
     /// Handed back by the shim: an attached client's socket
     #[arg(long)]
     pub client_fd: Vec<i32>,
-    /// The container's record, as the CLI that forked this monitor had it
-    #[arg(skip)]
-    pub record: Option<Box<engine::container::model::Record>>,
 }
 
 // `run` and `create` flags, Docker's names. (Not a doc comment: with deferred subcommands it

@@ -1,6 +1,6 @@
 //! The per-container monitor (DESIGN.md section 1): `berth __monitor <id>`, detached from the
 //! CLI, started before any thread exists, single-threaded whenever it forks (its few helper
-//! threads, which make network namespaces, end first). It starts the container and is the
+//! threads, which prepare the start and open the store, end first). It starts the container and is the
 //! parent of its PID 1: it copies the container's output to the json-file log and to attached
 //! clients, feeds stdin from a client, records the exit status and time, and applies the
 //! restart policy. It holds no store lock, so `system check` never waits on a running container.
@@ -52,8 +52,8 @@ pub struct Started {
 /// Starts and deletes container processes (the runtime behind the monitor).
 pub trait Launcher {
     /// Called once, as the monitor begins, before its first `start`: work the launcher can do
-    /// alongside the monitor's own (a thread that makes a namespace). Nothing forks until
-    /// `start`, which finishes it first.
+    /// alongside the monitor's own (threads that make a namespace, the cgroups). Nothing forks
+    /// until `start`, which finishes it first.
     fn prepare(&mut self, _record: &Record) {}
     /// Undoes what `prepare` began when no `start` follows (the start failed before the runtime
     /// was asked), before the failure is reported.
@@ -129,9 +129,6 @@ pub struct Job {
     /// The command line that runs this monitor (`berth <global flags> __monitor <id>`): the
     /// shim execs it, with `--resume`, when PID 1 exits.
     pub command: Vec<OsString>,
-    /// The container's record, when the caller has it (a monitor forked by the CLI that just
-    /// read or wrote it): what the start needs is prepared while the store opens.
-    pub record: Option<Record>,
 }
 
 /// Runs the monitor; returns the process exit status.
@@ -155,12 +152,10 @@ pub fn run(job: Job, launcher: &mut dyn Launcher) -> i32 {
 }
 
 fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Result<()> {
-    let Job { root, runroot, id, attach_first, resume, command, record } = job;
+    let Job { root, runroot, id, attach_first, resume, command } = job;
     let (root, runroot, id) = (root.as_path(), runroot.as_path(), id.as_str());
-    let record = match record {
-        Some(record) => record,
-        None => crate::container::store::record_at(root, id)?,
-    };
+    // Read without the store, so that what the start needs is prepared while the store opens.
+    let record = crate::container::store::record_at(root, id)?;
     if resume.is_none() {
         launcher.prepare(&record);
     }

@@ -455,7 +455,7 @@ impl Networks {
     /// `detach` for a container whose processes are gone, without waiting for the kernel: its
     /// namespace is unpinned, and the kernel takes it and its veth pairs down in the
     /// background (3-30 ms here: RCU grace periods). Until then its addresses stay taken
-    /// (`draining`); its own next start waits for its veth to go (`link::sandbox_up`).
+    /// (`draining`); its own next start waits for its veth to go (`link::sandbox_begin`).
     pub fn release(&self, container_id: &str) -> Result<()> {
         self.unpublish(container_id)?;
         link::namespace_down(container_id);

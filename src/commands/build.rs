@@ -24,7 +24,7 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn attach(&mut self, id: &str) -> Result<i32> {
-        let (child, mut report) = spawn_monitor(self.ctx, id, None, true)?;
+        let (child, mut report) = spawn_monitor(self.ctx, id, true)?;
         read_report(&mut report, "ready")?;
         let socket = monitor::attach_socket(&self.ctx.runroot, id);
         let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;

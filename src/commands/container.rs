@@ -436,7 +436,6 @@ pub fn monitor(ctx: &Context, args: MonitorArgs) -> Result<i32> {
         attach_first: args.attach_first,
         resume,
         command,
-        record: args.record.map(|r| *r),
     };
     Ok(monitor::run(job, launcher.as_mut()))
 }
@@ -460,14 +459,13 @@ impl MonitorProcess {
 pub(super) fn spawn_monitor(
     ctx: &Context,
     id: &str,
-    record: Option<&Record>,
     attach_first: bool,
 ) -> Result<(MonitorProcess, io::BufReader<std::fs::File>)> {
     let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).context("pipe")?;
     // SQLite keeps per-process lock records: a child forked while a connection is open here
     // would open the database with this process's records and locks it does not hold.
     let pid = if ctx.fork_monitors && engine::db::open_connections() == 0 {
-        fork_monitor(ctx, id, record, attach_first, &write)?
+        fork_monitor(ctx, id, attach_first, &write)?
     } else {
         exec_monitor(ctx, id, attach_first, &write)?
     };
@@ -503,13 +501,7 @@ fn exec_monitor(ctx: &Context, id: &str, attach_first: bool, report: &OwnedFd) -
 /// parsing and no second look at the engine configuration (about 3 ms of each start). Only for
 /// commands that start containers from their one thread (`Context::fork_monitors`): the child
 /// has only the thread that forked, so no lock can be left held by another.
-fn fork_monitor(
-    ctx: &Context,
-    id: &str,
-    record: Option<&Record>,
-    attach_first: bool,
-    report: &OwnedFd,
-) -> Result<libc::pid_t> {
+fn fork_monitor(ctx: &Context, id: &str, attach_first: bool, report: &OwnedFd) -> Result<libc::pid_t> {
     let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").context("opening /dev/null")?;
     let args = MonitorArgs {
         id: id.to_string(),
@@ -519,7 +511,6 @@ fn fork_monitor(
         ran_ms: 0,
         listener_fd: None,
         client_fd: Vec::new(),
-        record: record.cloned().map(Box::new),
     };
     // SAFETY: the child runs on the forking thread alone; see above.
     match unsafe { libc::fork() } {
@@ -611,7 +602,7 @@ fn record_for_attached_start(store: &Store, id: &str) -> Result<Record> {
 
 /// Starts the container's monitor, which starts the process; returns once it has.
 fn start_monitor(ctx: &Context, id: &str) -> Result<()> {
-    let (_monitor, mut report) = spawn_monitor(ctx, id, None, false)?;
+    let (_monitor, mut report) = spawn_monitor(ctx, id, false)?;
     read_report(&mut report, "started")
 }
 
@@ -626,7 +617,7 @@ pub(crate) fn start_attached(ctx: &Context, store: &Store, id: &str, stdin: bool
 /// and streams until it exits; returns its exit status.
 fn start_and_attach(ctx: &Context, record: &Record, stdin: bool, detach_keys: &str) -> Result<i32> {
     let keys = tty::parse_detach_keys(detach_keys)?;
-    let (monitor, mut report) = spawn_monitor(ctx, &record.id, Some(record), true)?;
+    let (monitor, mut report) = spawn_monitor(ctx, &record.id, true)?;
     read_report(&mut report, "ready")?;
     let socket = monitor::attach_socket(&ctx.runroot, &record.id);
     let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;

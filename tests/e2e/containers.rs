@@ -194,7 +194,10 @@ fn logs_keep_both_streams_with_timestamps_and_tail() {
 #[test]
 fn restart_on_failure_runs_the_container_again() {
     let env = env_with_busybox();
-    env.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "bb", "sh", "-c", "echo attempt; exit 1"]);
+    // Each run has its memory limit: the first run's cgroups are made ahead of the start
+    // (`Launcher::prepare`), a restart's by the runtime.
+    let script = "echo attempt $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); exit 1";
+    env.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "--memory", "32m", "bb", "sh", "-c", script]);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let s = env.ok(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "flaky"]).stdout;
@@ -204,7 +207,7 @@ fn restart_on_failure_runs_the_container_again() {
         assert!(Instant::now() < deadline, "still {s}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(env.ok(&["logs", "flaky"]).stdout, "attempt\nattempt\nattempt\n", "three runs");
+    assert_eq!(env.ok(&["logs", "flaky"]).stdout, "attempt 33554432\n".repeat(3), "three runs");
     assert_eq!(env.ok(&["inspect", "-f", "{{.State.ExitCode}}", "flaky"]).stdout, "1\n");
 }
 

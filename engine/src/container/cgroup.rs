@@ -164,6 +164,20 @@ pub fn precreate(path: &str) {
     }
 }
 
+/// Writes the container's limits and device rules (the spec's `linux.resources`) into its
+/// cgroups at `path`, as the runtime's intermediate process would after joining them
+/// (libcgroups' `apply`): made ahead, with the cgroups (`precreate`), they leave its path to
+/// PID 1. Whether all of it was written; the runtime writes it all again otherwise.
+pub fn apply_resources(path: &str, resources: serde_json::Value) -> bool {
+    use libcgroups::common::{create_cgroup_manager, CgroupConfig, CgroupManager, ControllerOpt};
+    let Ok(resources) = serde_json::from_value(resources) else { return false };
+    let config = CgroupConfig { cgroup_path: path.into(), systemd_cgroup: false, container_name: String::new() };
+    let Ok(manager) = create_cgroup_manager(config) else { return false };
+    let options =
+        ControllerOpt { resources: &resources, freezer_state: None, oom_score_adj: None, disable_oom_killer: false };
+    manager.apply(&options).is_ok()
+}
+
 /// Removes the (empty) cgroup at `path` (as the spec's `cgroupsPath`, relative to each
 /// hierarchy) from every hierarchy that has it: the v2 root, or each v1 controller's. A busy one
 /// (EBUSY: it has processes) is tried again until `busy_wait` has passed, and the others are

@@ -9,6 +9,7 @@ use std::time::Duration;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::oci_spec::runtime::LinuxSeccomp;
+use libcontainer::process::container_intermediate_process::set_cgroup_resources_applied;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
@@ -28,9 +29,10 @@ pub struct RuntimeLauncher {
     /// `--network none`: the container's own network namespace, with its loopback up, being
     /// made by a thread while the monitor prepares the rest (`prepare`).
     own_netns: Option<std::thread::JoinHandle<std::io::Result<std::fs::File>>>,
-    /// The container's cgroups and its seccomp program, being made by a thread while the
-    /// monitor prepares the rest (`prepare`), and the cgroups' path.
-    cgroups: Option<(String, std::thread::JoinHandle<()>)>,
+    /// The container's cgroups (with their limits and device rules) and its seccomp program,
+    /// being made by a thread while the monitor prepares the rest (`prepare`), and the
+    /// cgroups' path. The thread says whether it applied the limits and rules.
+    cgroups: Option<(String, std::thread::JoinHandle<bool>)>,
 }
 
 impl RuntimeLauncher {
@@ -86,7 +88,13 @@ impl RuntimeLauncher {
 
     /// The start itself, once `start` has joined the cgroups' thread: the runtime creates the
     /// container in the prepared namespace and starts PID 1.
-    fn create_and_start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
+    fn create_and_start(
+        &mut self,
+        record: &Record,
+        rootfs: &Path,
+        dir: &Path,
+        resources_applied: bool,
+    ) -> Result<Started, (i32, String)> {
         let own_netns = match self.own_netns.take().map(|t| t.join()) {
             Some(Ok(Ok(namespace))) => Some(namespace),
             Some(Ok(Err(e))) => return Err((125, format!("making the network namespace: {e}"))),
@@ -113,11 +121,15 @@ impl RuntimeLauncher {
         let id = Self::runtime_id(record);
         self.remove_stale(&id);
         let console = self.console(record.config.tty, &id)?;
+        // The runtime's intermediate process, a fork made during the build, then only joins
+        // the cgroups (vendor/README.md).
+        set_cgroup_resources_applied(resources_applied);
         let built = ContainerBuilder::new(id.clone(), SyscallType::default())
             .with_executor(DefaultExecutor {})
             .with_console_socket(console.as_ref().map(|c| c.path()))
             .with_root_path(&self.state)
             .and_then(|b| b.as_init(&bundle).with_systemd(false).with_detach(true).build());
+        set_cgroup_resources_applied(false);
         let mut container = match built {
             Ok(c) => c,
             Err(e) => {
@@ -170,14 +182,15 @@ impl Launcher for RuntimeLauncher {
     /// monitor's work until the start: the kernel's ~0.6 ms to make a network namespace and
     /// the loopback's setup leave the path from the runtime's clone to PID 1's exec.
     /// The cgroups likewise (about 0.5 ms of mkdirs in the runtime's intermediate process),
-    /// and the seccomp profile's BPF program (about 0.4 ms of libseccomp in its init process;
-    /// vendor/README.md).
+    /// with their limits and device rules (two dozen writes there), and the seccomp profile's
+    /// BPF program (about 0.4 ms of libseccomp in its init process; vendor/README.md).
     fn prepare(&mut self, record: &Record) {
         if record.host_config.network_mode == "none" {
             self.own_netns = std::thread::Builder::new().name("berth-netns".into()).spawn(own_network_namespace).ok();
         }
         let path = spec::cgroups_path(record);
         let profile = spec::seccomp_profile(record);
+        let resources = spec::resources(record).ok();
         let thread = std::thread::Builder::new().name("berth-prepare".into()).spawn({
             let path = path.clone();
             move || {
@@ -187,6 +200,9 @@ impl Launcher for RuntimeLauncher {
                 if let Some(profile) = parsed {
                     let _ = libcontainer::seccomp::precompile(&profile);
                 }
+                // Likewise: limits not applied here are applied by the runtime, which reports
+                // what fails.
+                resources.is_some_and(|r| super::cgroup::apply_resources(&path, r))
             }
         });
         self.cgroups = thread.ok().map(|t| (path, t));
@@ -204,11 +220,11 @@ impl Launcher for RuntimeLauncher {
 
     fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
         // Joined first, so that the thread has ended before anything forks.
-        let precreated = self.cgroups.take().map(|(path, thread)| {
-            let _ = thread.join();
-            path
-        });
-        let started = self.create_and_start(record, rootfs, dir);
+        let (precreated, applied) = match self.cgroups.take() {
+            Some((path, thread)) => (Some(path), thread.join().unwrap_or(false)),
+            None => (None, false),
+        };
+        let started = self.create_and_start(record, rootfs, dir, applied);
         if let (Err(_), Some(path)) = (&started, precreated) {
             let _ = super::cgroup::remove_empty(&path, Duration::ZERO);
         }

@@ -278,6 +278,28 @@ pub fn cgroups_path(record: &Record) -> String {
     format!("/berth/{}", record.id)
 }
 
+/// The spec's `linux.resources`: the cgroup limits and device rules.
+pub fn resources(record: &Record) -> Result<Value, String> {
+    let host = &record.host_config;
+    let mut rules =
+        if host.privileged { vec![json!({"allow": true, "access": "rwm"})] } else { default_device_rules() };
+    for d in &host.devices {
+        rules.push(device(&d.path_on_host, &d.path_in_container, &d.cgroup_permissions)?.1);
+    }
+    let mut resources = json!({"devices": rules});
+    if host.memory > 0 {
+        resources["memory"] = json!({"limit": host.memory});
+    }
+    if host.nano_cpus > 0 {
+        let period: i64 = 100_000;
+        resources["cpu"] = json!({"quota": host.nano_cpus * period / 1_000_000_000, "period": period});
+    }
+    if let Some(limit) = host.pids_limit.filter(|l| *l != 0) {
+        resources["pids"] = json!({"limit": limit});
+    }
+    Ok(resources)
+}
+
 /// A host device for `--device`: the spec's device entry and its cgroup rule.
 fn device(path_on_host: &str, path_in_container: &str, permissions: &str) -> Result<(Value, Value), String> {
     let meta = std::fs::metadata(path_on_host).map_err(|e| {
@@ -416,27 +438,10 @@ pub fn spec(
         Some(None) => ns.push(json!({"type": "network"})),
         Some(Some(path)) => ns.push(json!({"type": "network", "path": path})),
     }
-    let mut devices = Vec::new();
-    let mut rules = default_device_rules();
-    if host.privileged {
-        rules = vec![json!({"allow": true, "access": "rwm"})];
-        devices = host_devices();
-    }
+    let resources = resources(record)?;
+    let mut devices = if host.privileged { host_devices() } else { Vec::new() };
     for d in &host.devices {
-        let (dev, rule) = device(&d.path_on_host, &d.path_in_container, &d.cgroup_permissions)?;
-        devices.push(dev);
-        rules.push(rule);
-    }
-    let mut resources = json!({"devices": rules});
-    if host.memory > 0 {
-        resources["memory"] = json!({"limit": host.memory});
-    }
-    if host.nano_cpus > 0 {
-        let period: i64 = 100_000;
-        resources["cpu"] = json!({"quota": host.nano_cpus * period / 1_000_000_000, "period": period});
-    }
-    if let Some(limit) = host.pids_limit.filter(|l| *l != 0) {
-        resources["pids"] = json!({"limit": limit});
+        devices.push(device(&d.path_on_host, &d.path_in_container, &d.cgroup_permissions)?.0);
     }
     let mut linux = json!({
         "namespaces": ns,

@@ -84,6 +84,13 @@ impl CpuSet {
         cgroup_path: &Path,
         interface_file: &str,
     ) -> Result<(), V1CpuSetControllerError> {
+        // berth's patch: a cgroup that already has the value (berth makes the container's
+        // ahead, with its parent's) needs no walk from the hierarchy's root, which first
+        // looks the mount point up in /proc/self/mountinfo.
+        let own = cgroup_path.join(interface_file);
+        if fs::read_to_string(&own).is_ok_and(|v| !v.trim().is_empty()) {
+            return Ok(());
+        }
         let mut current = util::get_subsystem_mount_point(&ControllerType::CpuSet)?;
         let relative_cgroup_path = cgroup_path.strip_prefix(&current).map_err(|err| {
             V1CpuSetControllerError::BadCgroupPath {

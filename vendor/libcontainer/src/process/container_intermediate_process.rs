@@ -319,6 +319,17 @@ fn setup_time_offsets(sender: &mut MainSender, receiver: &mut IntermediateReceiv
     Ok(())
 }
 
+/// berth's patch: whether the caller has written the container's cgroup resources itself
+/// (the same `Manager::apply`, from a thread beside its own work before the start), so that
+/// the intermediate process of the next init only joins the cgroups. The caller sets it for
+/// one start and clears it after; the intermediate process, a fork, reads its own copy.
+static RESOURCES_APPLIED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// berth's patch: see `RESOURCES_APPLIED`.
+pub fn set_cgroup_resources_applied(applied: bool) {
+    RESOURCES_APPLIED.store(applied, std::sync::atomic::Ordering::SeqCst);
+}
+
 fn apply_cgroups<
     C: CgroupManager<Error = E> + ?Sized,
     E: std::error::Error + Send + Sync + 'static,
@@ -333,7 +344,8 @@ fn apply_cgroups<
         IntermediateProcessError::Cgroup(err.to_string())
     })?;
 
-    if init && let Some(resources) = resources {
+    let applied = RESOURCES_APPLIED.load(std::sync::atomic::Ordering::SeqCst);
+    if init && !applied && let Some(resources) = resources {
         let controller_opt = libcgroups::common::ControllerOpt {
             resources,
             freezer_state: None,

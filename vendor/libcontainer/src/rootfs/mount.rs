@@ -322,10 +322,30 @@ impl Mount {
 
         let symlink = Symlink::new();
 
+        // berth's patch: without a cgroup namespace, each hierarchy is a bind of the
+        // container's own cgroup into the tmpfs mounted just above. That tmpfs is new and
+        // empty, so its entries need no resolution inside the rootfs: one handle on it, then
+        // a mkdirat, an open_tree and a move_mount per hierarchy, instead of the ~20 syscalls
+        // of `setup_mount`'s path (a realpath of the source, pathrs' resolution of the
+        // target twice, a mount_setattr that sets nothing).
+        let cgroup_dir: Option<OwnedFd> = if options.cgroup_ns {
+            None
+        } else {
+            Some(Root::open(options.root)?.resolve(cgroup_mount.destination())?.into())
+        };
+
         // setup cgroup mounts for container
         for host_mount in &host_mounts {
             if let Some(subsystem_name) = host_mount.file_name().and_then(|n| n.to_str()) {
-                if options.cgroup_ns {
+                if let Some(dir) = &cgroup_dir {
+                    self.bind_emulated_subsystem(
+                        dir.as_fd(),
+                        subsystem_name,
+                        subsystem_name == "systemd",
+                        host_mount,
+                        &process_cgroups,
+                    )?;
+                } else if options.cgroup_ns {
                     self.setup_namespaced_subsystem(
                         cgroup_mount,
                         options,
@@ -404,6 +424,51 @@ impl Mount {
             tracing::error!("failed to mount {subsystem_mount:?}: {err}");
             err
         })
+    }
+
+    /// berth's patch: `setup_emulated_subsystem` for a target directory in a tmpfs that
+    /// nothing else can reach yet (`mount_cgroup_v1`).
+    #[cfg(feature = "v1")]
+    fn bind_emulated_subsystem(
+        &self,
+        cgroup_dir: std::os::fd::BorrowedFd<'_>,
+        subsystem_name: &str,
+        named: bool,
+        host_mount: &Path,
+        process_cgroups: &HashMap<String, String>,
+    ) -> Result<()> {
+        let named_hierarchy: Cow<str> = if named {
+            format!("name={subsystem_name}").into()
+        } else {
+            subsystem_name.into()
+        };
+        let Some(proc_path) = process_cgroups.get(named_hierarchy.as_ref()) else {
+            tracing::warn!("Could not mount {:?} cgroup subsystem", subsystem_name);
+            return Ok(());
+        };
+        let source = host_mount
+            .join_safely(proc_path.as_str())
+            .map_err(|err| MountError::Other(err.into()))?;
+        let source = source.to_str().ok_or(SyscallError::Nix(Errno::EINVAL))?;
+        nix::sys::stat::mkdirat(
+            Some(std::os::fd::AsRawFd::as_raw_fd(&cgroup_dir)),
+            subsystem_name,
+            nix::sys::stat::Mode::from_bits_truncate(0o755),
+        )?;
+        let tree = self.syscall.open_tree(
+            libc::AT_FDCWD,
+            Some(source),
+            (libc::OPEN_TREE_CLOEXEC | libc::OPEN_TREE_CLONE) as libc::c_uint
+                | libc::AT_RECURSIVE as libc::c_uint,
+        )?;
+        self.syscall.move_mount(
+            tree.as_fd(),
+            None,
+            cgroup_dir,
+            Some(subsystem_name),
+            linux::MOVE_MOUNT_F_EMPTY_PATH,
+        )?;
+        Ok(())
     }
 
     #[cfg(feature = "v1")]

@@ -26,7 +26,7 @@ use crate::container::attach;
 use crate::container::health::{self, Checker};
 use crate::container::logs::LogWriter;
 use crate::container::model::{Record, State, Status, ZERO_TIME};
-use crate::container::store::process_start_time;
+use crate::container::store::{process_start_time, write_state_at};
 use crate::error::Result;
 use crate::store::{Access, Store};
 use crate::time::now;
@@ -159,13 +159,9 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
     if resume.is_none() {
         launcher.prepare(&record);
     }
-    // The store opens on a thread while the monitor listens (about 0.7 ms, most of it the
-    // database's code faulted in); it is joined before the mount, which reads the image's
-    // layers from it, and before anything forks.
-    let opening = {
-        let root = root.to_path_buf();
-        std::thread::Builder::new().name("berth-store".into()).spawn(move || Store::open(&root, Access::None))
-    };
+    // The store is not needed before the start (the record has the image's layers): it opens
+    // on a thread once PID 1 runs (`LazyStore`).
+    let mut store = LazyStore::new(root);
     let dir = crate::container::store::container_dir_at(root, id);
     let socket_path = attach_socket(runroot, id);
     let log_path = dir.join(format!("{id}-json.log"));
@@ -197,26 +193,23 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         }
     };
 
-    let mut store = match opening {
-        Ok(thread) => {
-            thread.join().unwrap_or_else(|_| Err(crate::Error::Invalid("the store's thread panicked".into())))?
-        }
-        // No thread could be started.
-        Err(_) => Store::open(root, Access::None)?,
-    };
     let exit_code = loop {
         let (code, ran) = match handed_back.take() {
             Some(exited) => exited,
             None => {
-                let rootfs = store.mount_rootfs(id)?;
-                crate::container::etc::write_etc_files(&store, &record)?;
+                let rootfs = if record.layers.is_empty() {
+                    store.get()?.mount_rootfs(id)?
+                } else {
+                    crate::container::rootfs::mount_rootfs_at(root, &record)?
+                };
+                crate::container::etc::write_etc_files(root, &record)?;
                 for m in record
                     .host_config
                     .mounts
                     .iter()
                     .filter(|m| m.kind == "volume" && !m.options.iter().any(|o| o.contains("nocopy")))
                 {
-                    store.seed_volume(&m.source, &rootfs, &m.target)?;
+                    store.get()?.seed_volume(&m.source, &rootfs, &m.target)?;
                 }
                 let mounted: Vec<&str> = record.host_config.mounts.iter().map(|m| m.target.as_str()).collect();
                 let checked = crate::container::command_check::check_command(
@@ -230,13 +223,15 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                     clients.push(Client::new(accept_attached(&listener).map_err(|e| io_err(&socket_path, e))?));
                 }
                 let stdio = Stdio::new(record.config.open_stdin).map_err(|e| io_err(&dir, e))?;
+                // No thread of this process runs while the runtime forks it.
+                store.settle()?;
                 let started = checked.and_then(|()| stdio.with_as_std_fds(|| launcher.start(&record, &rootfs, &dir)));
                 let (pid, console) = match started {
                     Ok(Started { pid, console }) => (pid, console),
                     Err((code, message)) => {
                         launcher.cancel_prepared();
                         return fail_start(
-                            &store,
+                            store.get()?,
                             &record,
                             &mut state,
                             first,
@@ -264,7 +259,9 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 if checker.is_some() {
                     state.health = Some(health::starting());
                 }
-                store.write_state(id, &state)?;
+                write_state_at(root, id, &state)?;
+                // The store opens while PID 1 runs; the exit is recorded through it.
+                store.begin();
                 if first {
                     reporter.say(&format!("started {pid}"));
                     // `run --rm` hears on the pipe when the container is gone, too.
@@ -286,14 +283,15 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                                 // The shim keeps no pipe: `run --rm` waits for the process then.
                                 reporter.done();
                                 let _ = hand_off(pid, &streams, &listener, &clients, &log_path, &command, backoff);
-                                release_code_pages(&store);
+                                release_code_pages(store.get()?);
                                 supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, None)
                             }
                             done => done,
                         }
                     }
                     Some(checker) => {
-                        release_code_pages(&store);
+                        let store = store.get()?;
+                        release_code_pages(store);
                         let identity =
                             crate::container::user::resolve_user(&rootfs, &record.config.user).unwrap_or_default();
                         let exec = ExecProcess {
@@ -314,7 +312,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                             exec,
                             launcher: &mut *launcher,
                             record: &record,
-                            store: &store,
+                            store,
                             id,
                             state: &mut state,
                         };
@@ -340,6 +338,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         // user always wins.
         let user_stopped = dir.join("stopped").exists();
         let policy = &store
+            .get()?
             .container(id)
             .map(|r| r.host_config.restart_policy)
             .unwrap_or_else(|_| record.host_config.restart_policy.clone());
@@ -359,7 +358,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
             if record.host_config.auto_remove {
                 state.monitor_pid = 0;
             }
-            store.write_state(id, &state)?;
+            write_state_at(root, id, &state)?;
             break code;
         }
         // Docker's backoff: doubling from 100 ms, reset after ten seconds of running.
@@ -368,7 +367,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         }
         state.status = Status::Restarting;
         state.restart_count += 1;
-        store.write_state(id, &state)?;
+        write_state_at(root, id, &state)?;
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(60));
         if dir.join("stopped").exists() {
@@ -376,12 +375,13 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
             if record.host_config.auto_remove {
                 state.monitor_pid = 0;
             }
-            store.write_state(id, &state)?;
+            write_state_at(root, id, &state)?;
             break code;
         }
     };
     broadcast(&mut clients, attach::EXIT, &exit_code.to_be_bytes());
     let _ = std::fs::remove_file(&socket_path);
+    let store = store.get()?;
     if record.host_config.auto_remove {
         // `--rm` takes the anonymous volumes along, as Docker's does (the removal unmounts).
         store.lock(Access::Shared)?;
@@ -399,6 +399,49 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         store.write_state(id, &state)?;
     }
     Ok(())
+}
+
+/// The store, opened on a thread beside other work (about 0.7 ms, most of it the database's
+/// code faulted in), or where first needed. The thread never runs while this process forks:
+/// `settle` before a start.
+struct LazyStore {
+    root: PathBuf,
+    opening: Option<std::thread::JoinHandle<Result<Store>>>,
+    store: Option<Store>,
+}
+
+impl LazyStore {
+    fn new(root: &Path) -> LazyStore {
+        LazyStore { root: root.to_path_buf(), opening: None, store: None }
+    }
+
+    /// Begins to open the store on a thread, unless it is open or opening.
+    fn begin(&mut self) {
+        if self.store.is_none() && self.opening.is_none() {
+            let root = self.root.clone();
+            let thread = std::thread::Builder::new().name("berth-store".into());
+            self.opening = thread.spawn(move || Store::open(&root, Access::None)).ok();
+        }
+    }
+
+    /// Waits for the opening thread, if there is one.
+    fn settle(&mut self) -> Result<()> {
+        if let Some(thread) = self.opening.take() {
+            let opened =
+                thread.join().unwrap_or_else(|_| Err(crate::Error::Invalid("the store's thread panicked".into())));
+            self.store = Some(opened?);
+        }
+        Ok(())
+    }
+
+    /// The store, opened here if no thread has.
+    fn get(&mut self) -> Result<&mut Store> {
+        self.settle()?;
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.root, Access::None)?);
+        }
+        Ok(self.store.as_mut().expect("opened above"))
+    }
 }
 
 /// The connection of the CLI that started the monitor to stream the container (`attach_first`).

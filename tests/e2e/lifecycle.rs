@@ -344,6 +344,17 @@ fn security_device_and_resource_flags_take_effect() {
     assert_eq!(out(&["bb", "grep", "^Seccomp:", "/proc/1/status"]), "Seccomp:\t2\n");
     let unconfined = ["--security-opt", "seccomp=unconfined", "bb", "grep", "^Seccomp:", "/proc/1/status"];
     assert_eq!(out(&unconfined), "Seccomp:\t0\n");
+    // Docker's profile denies unshare(2) without CAP_SYS_ADMIN, which a user namespace does
+    // not need: each run, the first with a program compiled, the next with the one kept in
+    // the run root (`container::seccomp`).
+    for _ in 0..2 {
+        let denied = env.run(&["run", "--rm", "bb", "unshare", "-U", "true"]);
+        assert!(denied.code == 1 && denied.stderr.contains("Operation not permitted"), "{}", denied.stderr);
+    }
+    assert_eq!(
+        env.run(&["run", "--rm", "--security-opt", "seccomp=unconfined", "bb", "unshare", "-U", "true"]).code,
+        0
+    );
     assert_eq!(
         out(&["--security-opt", "no-new-privileges", "bb", "grep", "NoNewPrivs", "/proc/1/status"]),
         "NoNewPrivs:\t1\n"

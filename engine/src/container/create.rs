@@ -153,13 +153,14 @@ impl Store {
             id: id.clone(),
             name: String::new(),
             created: crate::time::now(),
-            image: image_id,
+            image: image_id.clone(),
             path: path.clone(),
             args: args.to_vec(),
             config,
             host_config: host,
             endpoint: options.endpoint.clone(),
             extra_networks: options.extra_networks.clone(),
+            layers: self.db.image_layers(&image_id)?,
         };
         let volumes: Vec<String> =
             record.host_config.mounts.iter().filter(|m| m.kind == "volume").map(|m| m.source.clone()).collect();

@@ -2,16 +2,16 @@
 //! the container's directory and bind-mounted over the image's.
 
 use std::fs;
+use std::path::Path;
 
 use super::model::Record;
 use crate::error::{IoContext, Result};
-use crate::store::Store;
 
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
 /// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory.
-pub fn write_etc_files(store: &Store, record: &Record) -> Result<()> {
-    let dir = store.container_dir(&record.id);
+pub fn write_etc_files(root: &Path, record: &Record) -> Result<()> {
+    let dir = super::store::container_dir_at(root, &record.id);
     let hostname = &record.config.hostname;
     fs::write(dir.join("hostname"), format!("{hostname}\n")).at(dir.join("hostname"))?;
     let mut hosts = HOSTS.to_string();

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
-use libcontainer::oci_spec::runtime::LinuxSeccomp;
 use libcontainer::process::container_intermediate_process::set_cgroup_resources_applied;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
@@ -24,6 +23,8 @@ pub struct RuntimeLauncher {
     bundles: PathBuf,
     state: PathBuf,
     consoles: PathBuf,
+    /// Compiled seccomp programs (`seccomp::prepare`).
+    seccomp: PathBuf,
     /// A network namespace prepared for the next start (a user network's).
     netns: Option<PathBuf>,
     /// `--network none`: the container's own network namespace, with its loopback up, being
@@ -42,6 +43,7 @@ impl RuntimeLauncher {
             bundles: runroot.join("bundles"),
             state: runroot.join("rt"),
             consoles: runroot.join("console"),
+            seccomp: runroot.join("seccomp"),
             netns: None,
             own_netns: None,
             cgroups: None,
@@ -191,16 +193,15 @@ impl Launcher for RuntimeLauncher {
         let path = spec::cgroups_path(record);
         let profile = spec::seccomp_profile(record);
         let resources = spec::resources(record).ok();
+        let seccomp_dir = self.seccomp.clone();
         let thread = std::thread::Builder::new().name("berth-prepare".into()).spawn({
             let path = path.clone();
             move || {
                 super::cgroup::precreate(&path);
-                // Best effort: without it, the init process compiles the profile itself.
-                let parsed = profile.and_then(|p| serde_json::from_value::<LinuxSeccomp>(p).ok());
-                if let Some(profile) = parsed {
-                    let _ = libcontainer::seccomp::precompile(&profile);
+                if let Some(profile) = profile {
+                    super::seccomp::prepare(&seccomp_dir, profile);
                 }
-                // Likewise: limits not applied here are applied by the runtime, which reports
+                // Best effort: limits not applied here are applied by the runtime, which reports
                 // what fails.
                 resources.is_some_and(|r| super::cgroup::apply_resources(&path, r))
             }

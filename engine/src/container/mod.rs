@@ -17,6 +17,7 @@ pub mod logs;
 pub mod model;
 pub mod names;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod store;
 pub mod user;

@@ -163,6 +163,11 @@ pub struct Record {
     /// in the order they were joined: `eth1`, `eth2`, ...
     #[serde(default)]
     pub extra_networks: Vec<ExtraNetwork>,
+    /// The image's layers (chain IDs, lowest first) when the container was created: the
+    /// monitor mounts the rootfs from them without the store's database. Empty in records
+    /// written before berth kept them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<Digest>,
 }
 
 /// A further network of a container, with its endpoint settings there.

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use rustix::mount::{mount, unmount, MountFlags, UnmountFlags};
 
+use crate::container::model::Record;
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
 
@@ -14,44 +15,11 @@ const MAX_OPTIONS: usize = 4000;
 impl Store {
     /// Mounts the container's overlay at `containers/<id>/merged` (a no-op when mounted).
     pub fn mount_rootfs(&self, id: &str) -> Result<std::path::PathBuf> {
-        let record = self.container(id)?;
-        let dir = self.container_dir(id);
-        let merged = dir.join("merged");
-        if is_mountpoint(&merged) {
-            return Ok(merged);
+        let mut record = self.container(id)?;
+        if record.layers.is_empty() {
+            record.layers = self.db.image_layers(&record.image)?;
         }
-        let layers = self.db.image_layers(&record.image)?;
-        let lowers: Vec<String> =
-            layers.iter().rev().map(|chain| self.layer_dir(chain).join("diff").display().to_string()).collect();
-        let mut options = format!(
-            "lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
-            lowers.join(":"),
-            dir.join("upper").display(),
-            dir.join("work").display()
-        );
-        if record.host_config.auto_remove {
-            // Nothing of a `--rm` container outlives it: its writes need not reach the disk,
-            // and the unmount need not sync the upper filesystem (about 1 ms). overlay leaves
-            // a marker that refuses the next mount (made for a crash, after which the upper dir
-            // may be incomplete); `cp` into a created container mounts it once before `start`.
-            options.push_str(",volatile");
-            let marker = dir.join("work/work/incompat");
-            match std::fs::remove_dir_all(&marker) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&marker),
-                _ => {}
-            }
-        }
-        if options.len() > MAX_OPTIONS {
-            return Err(Error::Invalid(format!(
-                "image has too many layers ({}) to mount: the overlay options exceed one page",
-                layers.len()
-            )));
-        }
-        let data = std::ffi::CString::new(options).map_err(|_| Error::Invalid("layer path with a NUL byte".into()))?;
-        mount("overlay", &merged, "overlay", MountFlags::empty(), Some(data.as_c_str()))
-            .map_err(std::io::Error::from)
-            .at(&merged)?;
-        Ok(merged)
+        mount_rootfs_at(self.root(), &record)
     }
 
     /// Unmounts the container's overlay, if mounted.
@@ -66,6 +34,51 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// `Store::mount_rootfs` from the layers in the record, without the store (a monitor, whose
+/// store opens later). The record must have its layers (`Record::layers`).
+pub fn mount_rootfs_at(root: &Path, record: &Record) -> Result<std::path::PathBuf> {
+    let dir = crate::container::store::container_dir_at(root, &record.id);
+    let merged = dir.join("merged");
+    if is_mountpoint(&merged) {
+        return Ok(merged);
+    }
+    let layers = &record.layers;
+    let lowers: Vec<String> = layers
+        .iter()
+        .rev()
+        .map(|chain| crate::ingest::layer_dir_at(root, chain).join("diff").display().to_string())
+        .collect();
+    let mut options = format!(
+        "lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
+        lowers.join(":"),
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    if record.host_config.auto_remove {
+        // Nothing of a `--rm` container outlives it: its writes need not reach the disk,
+        // and the unmount need not sync the upper filesystem (about 1 ms). overlay leaves
+        // a marker that refuses the next mount (made for a crash, after which the upper dir
+        // may be incomplete); `cp` into a created container mounts it once before `start`.
+        options.push_str(",volatile");
+        let marker = dir.join("work/work/incompat");
+        match std::fs::remove_dir_all(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&marker),
+            _ => {}
+        }
+    }
+    if options.len() > MAX_OPTIONS {
+        return Err(Error::Invalid(format!(
+            "image has too many layers ({}) to mount: the overlay options exceed one page",
+            layers.len()
+        )));
+    }
+    let data = std::ffi::CString::new(options).map_err(|_| Error::Invalid("layer path with a NUL byte".into()))?;
+    mount("overlay", &merged, "overlay", MountFlags::empty(), Some(data.as_c_str()))
+        .map_err(std::io::Error::from)
+        .at(&merged)?;
+    Ok(merged)
 }
 
 /// Whether a path is a mount point (its device differs from its parent's, or /proc says so).

@@ -487,6 +487,7 @@ mod tests {
             host_config: host,
             endpoint: Default::default(),
             extra_networks: Vec::new(),
+            layers: Vec::new(),
         }
     }
 

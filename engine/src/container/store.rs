@@ -192,7 +192,7 @@ impl Store {
     }
 
     pub fn write_state(&self, id: &str, state: &State) -> Result<()> {
-        write_json(&self.container_dir(id).join("state.json"), state)
+        write_state_at(self.root(), id, state)
     }
 
     /// The state as the kernel says it is: a container recorded as running whose PID 1 is
@@ -280,4 +280,9 @@ pub fn record_at(root: &std::path::Path, id: &str) -> Result<Record> {
 /// A container's state, read without the store (a monitor whose store is still opening).
 pub fn read_state_at(root: &std::path::Path, id: &str) -> Result<State> {
     read_json(&container_dir_at(root, id).join("state.json"))
+}
+
+/// `Store::write_state` without the store (a monitor whose store is not open yet).
+pub fn write_state_at(root: &std::path::Path, id: &str, state: &State) -> Result<()> {
+    write_json(&container_dir_at(root, id).join("state.json"), state)
 }

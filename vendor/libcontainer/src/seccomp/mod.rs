@@ -185,18 +185,18 @@ static PRECOMPILED: std::sync::Mutex<Option<(LinuxSeccomp, Vec<u8>)>> = std::syn
 
 /// berth's patch: compiles `seccomp` to the BPF program `initialize_seccomp` would load, and
 /// keeps it for the next `initialize_seccomp` of the same profile in this process or its
-/// forks. Profiles with a notify action, or with filter flags that need the listener, are
-/// not compiled ahead.
-pub fn precompile(seccomp: &LinuxSeccomp) -> Result<()> {
+/// forks; returns it too, for the caller to keep (`use_precompiled`). Profiles with a notify
+/// action, or with filter flags that need the listener, are not compiled ahead.
+pub fn precompile(seccomp: &LinuxSeccomp) -> Result<Option<Vec<u8>>> {
     if is_notify(seccomp) || filter_flags(seccomp).is_none() {
-        return Ok(());
+        return Ok(None);
     }
     check_seccomp(seccomp)?;
     let ctx = filter_context(seccomp)?;
     // SAFETY: memfd_create with a NUL-terminated name; the fd is owned below.
     let fd = unsafe { libc::memfd_create(c"seccomp-bpf".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
-        return Ok(());
+        return Ok(None);
     }
     // SAFETY: a fresh fd that nothing else owns.
     let mut file = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
@@ -204,10 +204,22 @@ pub fn precompile(seccomp: &LinuxSeccomp) -> Result<()> {
         .map_err(|err| SeccompError::LoadContext { source: err })?;
     let mut program = Vec::new();
     use std::io::{Read, Seek};
-    if file.rewind().and_then(|_| file.read_to_end(&mut program)).is_ok() && !program.is_empty() {
-        *PRECOMPILED.lock().unwrap_or_else(|e| e.into_inner()) = Some((seccomp.clone(), program));
+    if file.rewind().and_then(|_| file.read_to_end(&mut program)).is_err() {
+        return Ok(None);
     }
-    Ok(())
+    use_precompiled(seccomp, program.clone());
+    Ok(Some(program))
+}
+
+/// berth's patch: keeps `program`, which `precompile` made from this same profile earlier
+/// (the caller kept it), for the next `initialize_seccomp` of the profile in this process or
+/// its forks. A program that is not whole BPF instructions is not kept.
+pub fn use_precompiled(seccomp: &LinuxSeccomp, program: Vec<u8>) {
+    let size = std::mem::size_of::<libc::sock_filter>();
+    if program.is_empty() || program.len() % size != 0 || program.len() / size > u16::MAX as usize {
+        return;
+    }
+    *PRECOMPILED.lock().unwrap_or_else(|e| e.into_inner()) = Some((seccomp.clone(), program));
 }
 
 /// The `seccomp(2)` flags libseccomp's load would pass for the profile's flags; `None` for a

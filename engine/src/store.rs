@@ -51,6 +51,7 @@ impl Store {
         for dir in ["blobs/sha256", "layers", "tmp"] {
             fs::create_dir_all(root.join(dir)).at(root.join(dir))?;
         }
+        crate::container::rootfs::ensure_init_layer(root)?;
         let lock_path = root.join("lock");
         let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).at(&lock_path)?;
         let db = Db::open(&root.join("berth.db"))?;

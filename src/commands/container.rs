@@ -1174,8 +1174,11 @@ pub fn container_json(store: &Store, id: &str) -> Result<Value> {
         state_json["Health"] = serde_json::to_value(health)?;
     }
     let layers = store.db.image_layers(&record.image)?;
-    let lower: Vec<String> =
-        layers.iter().rev().map(|l| store.layer_dir(l).join("diff").display().to_string()).collect();
+    let init = engine::container::rootfs::init_layer_dir(store.root());
+    let lower: Vec<String> = std::iter::once(init)
+        .chain(layers.iter().rev().map(|l| store.layer_dir(l).join("diff")))
+        .map(|dir| dir.display().to_string())
+        .collect();
     let mounts: Vec<Value> = record
         .host_config
         .mounts

@@ -97,7 +97,8 @@ fn named_volumes_are_seeded_and_persist() {
     // A new named volume over /etc starts with the image's /etc, and keeps what is written.
     env.ok(&["run", "--rm", "-v", "data:/etc", "withvol", "sh", "-c", "test -f /etc/passwd && echo new > /etc/added"]);
     let listing = env.ok(&["run", "--rm", "-v", "data:/data", "withvol", "sh", "-c", "ls /data | tr '\\n' ' '"]).stdout;
-    assert_eq!(listing, "added group passwd ");
+    // As Docker's: the init layer's files under /etc are seeded too.
+    assert_eq!(listing, "added group hostname hosts mtab passwd resolv.conf ");
     // The image's VOLUME gives each container an anonymous volume; `rm -v` removes it.
     env.ok(&["run", "--name", "keep", "withvol", "true"]);
     assert_eq!(env.ok(&["volume", "ls", "-q"]).stdout.lines().count(), 2, "data and one anonymous volume");
@@ -314,6 +315,17 @@ fn a_removable_container_takes_a_copy_before_it_starts_and_a_broken_one_says_why
     let err = env.fails(&["start", "-a", "broken"], 125);
     assert!(err.contains("No such file or directory"), "{err}");
     env.ok(&["rm", "broken"]);
+}
+
+#[test]
+fn diff_after_a_run_shows_only_what_the_container_changed() {
+    let env = env_with_busybox();
+    env.ok(&["run", "--name", "ran", "--network", "none", "bb", "sh", "-c", "echo x > /made.txt; cat /etc/hostname"]);
+    // The mount points of a start (/proc, /sys, /dev, /etc/hosts, ...) come from the init
+    // layer under the container's own, as Docker's do: they are not its changes.
+    assert_eq!(env.ok(&["diff", "ran"]).stdout, "A /made.txt\n");
+    env.ok(&["start", "-a", "ran"]);
+    assert_eq!(env.ok(&["diff", "ran"]).stdout, "A /made.txt\n");
 }
 
 #[test]

@@ -45,10 +45,9 @@ pub fn mount_rootfs_at(root: &Path, record: &Record) -> Result<std::path::PathBu
         return Ok(merged);
     }
     let layers = &record.layers;
-    let lowers: Vec<String> = layers
-        .iter()
-        .rev()
-        .map(|chain| crate::ingest::layer_dir_at(root, chain).join("diff").display().to_string())
+    let lowers: Vec<String> = std::iter::once(init_layer_dir(root))
+        .chain(layers.iter().rev().map(|chain| crate::ingest::layer_dir_at(root, chain).join("diff")))
+        .map(|dir| dir.display().to_string())
         .collect();
     let mut options = format!(
         "lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
@@ -79,6 +78,45 @@ pub fn mount_rootfs_at(root: &Path, record: &Record) -> Result<std::path::PathBu
         .map_err(std::io::Error::from)
         .at(&merged)?;
     Ok(merged)
+}
+
+/// The layer every container's rootfs has right above the image's, as Docker's `-init` layer:
+/// the mount points the runtime mounts over at each start (`/proc`, `/sys`, `/dev`, and
+/// `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` as empty files), and Docker's
+/// `/etc/mtab` link to `/proc/mounts`. Without it the runtime
+/// made them in the container's own layer at its first start: ext4 inodes made (and later
+/// removed) on the way to PID 1, and entries that `diff` and `commit` reported as the
+/// container's changes, where Docker's show none.
+pub fn init_layer_dir(root: &Path) -> std::path::PathBuf {
+    root.join("init")
+}
+
+/// Makes the init layer unless it is there (`Store::open`): built beside it, then renamed into
+/// place, so that it is whole once it exists.
+pub fn ensure_init_layer(root: &Path) -> Result<()> {
+    let dir = init_layer_dir(root);
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let building = root.join(format!("init.tmp-{:016x}", rand::random::<u64>()));
+    let built = (|| -> std::io::Result<()> {
+        for sub in ["proc", "sys", "dev", "etc"] {
+            std::fs::create_dir_all(building.join(sub))?;
+        }
+        for file in ["hosts", "hostname", "resolv.conf"] {
+            std::fs::write(building.join("etc").join(file), "")?;
+        }
+        std::os::unix::fs::symlink("/proc/mounts", building.join("etc/mtab"))?;
+        match std::fs::rename(&building, &dir) {
+            // Another process made it first.
+            Err(_) if dir.is_dir() => std::fs::remove_dir_all(&building),
+            other => other,
+        }
+    })();
+    if built.is_err() {
+        let _ = std::fs::remove_dir_all(&building);
+    }
+    built.at(&dir)
 }
 
 /// Whether a path is a mount point (its device differs from its parent's, or /proc says so).

@@ -30,10 +30,12 @@ pub struct RuntimeLauncher {
     /// `--network none`: the container's own network namespace, with its loopback up, being
     /// made by a thread while the monitor prepares the rest (`prepare`).
     own_netns: Option<std::thread::JoinHandle<std::io::Result<std::fs::File>>>,
-    /// The container's cgroups (with their limits and device rules) and its seccomp program,
-    /// being made by a thread while the monitor prepares the rest (`prepare`), and the
-    /// cgroups' path. The thread says whether it applied the limits and rules.
+    /// The container's cgroups (with their limits and device rules), being made by a thread
+    /// while the monitor prepares the rest (`prepare`), and their path. The thread says
+    /// whether it applied the limits and rules.
     cgroups: Option<(String, std::thread::JoinHandle<bool>)>,
+    /// The seccomp program, being compiled or read by a thread of its own (`prepare`).
+    seccomp_program: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RuntimeLauncher {
@@ -47,6 +49,7 @@ impl RuntimeLauncher {
             netns: None,
             own_netns: None,
             cgroups: None,
+            seccomp_program: None,
         }
     }
 
@@ -184,8 +187,10 @@ impl Launcher for RuntimeLauncher {
     /// monitor's work until the start: the kernel's ~0.6 ms to make a network namespace and
     /// the loopback's setup leave the path from the runtime's clone to PID 1's exec.
     /// The cgroups likewise (about 0.5 ms of mkdirs in the runtime's intermediate process),
-    /// with their limits and device rules (two dozen writes there), and the seccomp profile's
-    /// BPF program (about 0.4 ms of libseccomp in its init process; vendor/README.md).
+    /// with their limits and device rules (two dozen writes there), and on a third thread the
+    /// seccomp profile's BPF program (about 0.4 ms of libseccomp in its init process, or one
+    /// file read when kept from an earlier start; vendor/README.md). The cgroups' thread
+    /// alone, with the program, was the last to end (a profile); two threads end sooner.
     fn prepare(&mut self, record: &Record) {
         if record.host_config.network_mode == "none" {
             self.own_netns = std::thread::Builder::new().name("berth-netns".into()).spawn(own_network_namespace).ok();
@@ -194,22 +199,26 @@ impl Launcher for RuntimeLauncher {
         let profile = spec::seccomp_profile(record);
         let resources = spec::resources(record).ok();
         let seccomp_dir = self.seccomp.clone();
-        let thread = std::thread::Builder::new().name("berth-prepare".into()).spawn({
+        let thread = std::thread::Builder::new().name("berth-cgroups".into()).spawn({
             let path = path.clone();
             move || {
                 super::cgroup::precreate(&path);
-                if let Some(profile) = profile {
-                    super::seccomp::prepare(&seccomp_dir, profile);
-                }
                 // Best effort: limits not applied here are applied by the runtime, which reports
                 // what fails.
                 resources.is_some_and(|r| super::cgroup::apply_resources(&path, r))
             }
         });
         self.cgroups = thread.ok().map(|t| (path, t));
+        if let Some(profile) = profile {
+            let thread = std::thread::Builder::new().name("berth-seccomp".into());
+            self.seccomp_program = thread.spawn(move || super::seccomp::prepare(&seccomp_dir, profile)).ok();
+        }
     }
 
     fn cancel_prepared(&mut self) {
+        if let Some(thread) = self.seccomp_program.take() {
+            let _ = thread.join();
+        }
         if let Some(thread) = self.own_netns.take() {
             let _ = thread.join();
         }
@@ -220,7 +229,10 @@ impl Launcher for RuntimeLauncher {
     }
 
     fn start(&mut self, record: &Record, rootfs: &Path, dir: &Path) -> Result<Started, (i32, String)> {
-        // Joined first, so that the thread has ended before anything forks.
+        // Joined first, so that the threads have ended before anything forks.
+        if let Some(thread) = self.seccomp_program.take() {
+            let _ = thread.join();
+        }
         let (precreated, applied) = match self.cgroups.take() {
             Some((path, thread)) => (Some(path), thread.join().unwrap_or(false)),
             None => (None, false),

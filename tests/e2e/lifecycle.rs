@@ -297,6 +297,21 @@ fn a_container_started_again_as_soon_as_it_exits_runs_whole() {
 }
 
 #[test]
+fn stop_kill_and_rm_of_a_running_rm_container_succeed() {
+    let env = env_with_busybox();
+    // Its monitor removes a `--rm` container as soon as PID 1 is gone, while the command that
+    // ended it is still looking at it: each succeeds all the same, as Docker's do, and
+    // returns once the container is gone.
+    for verb in [&["stop", "-t", "0"][..], &["kill"], &["rm", "-f"]] {
+        let name = format!("rm-{}", verb[0]);
+        env.ok(&["run", "-d", "--rm", "--name", &name, "--network", "none", "bb", "sleep", "100"]);
+        let args: Vec<&str> = verb.iter().copied().chain([name.as_str()]).collect();
+        assert_eq!(env.ok(&args).stdout, format!("{name}\n"));
+        assert_eq!(env.ok(&["ps", "-a", "-q"]).stdout, "", "{name} is gone");
+    }
+}
+
+#[test]
 fn init_forwards_signals_and_reaps() {
     let env = env_with_busybox();
     // A bare `sleep` as PID 1 ignores SIGTERM; under --init, tini is PID 1 and forwards it.

@@ -96,6 +96,21 @@ impl Store {
         }
     }
 
+    /// `wait_stopped` for `stop`, `kill` and `rm`, where a `--rm` container may be removed by
+    /// its monitor meanwhile: `None` once it is gone.
+    fn wait_stopped_or_removed(&self, id: &str, limit: Duration) -> Result<Option<State>> {
+        match self.wait_stopped(id, limit) {
+            Err(_) if self.removed_meanwhile(id) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// Whether the container's files are gone: its monitor removed it (`--rm`) after PID 1
+    /// exited.
+    fn removed_meanwhile(&self, id: &str) -> bool {
+        !self.container_dir(id).join("state.json").exists()
+    }
+
     /// `stop`: the stop signal, then SIGKILL after `timeout` seconds (negative: wait forever).
     pub fn stop_container(&self, id: &str, timeout: i64, launcher: &mut dyn Launcher) -> Result<()> {
         let record = self.container(id)?;
@@ -108,10 +123,10 @@ impl Store {
             parse_signal(if record.config.stop_signal.is_empty() { "SIGTERM" } else { &record.config.stop_signal })?;
         send(state.pid, signal)?;
         let grace = if timeout < 0 { Duration::from_secs(u64::MAX / 4) } else { Duration::from_secs(timeout as u64) };
-        let after = self.wait_stopped(id, grace)?;
+        let Some(after) = self.wait_stopped_or_removed(id, grace)? else { return Ok(()) };
         if is_running(&after) {
             send(after.pid, 9)?;
-            self.wait_stopped(id, Duration::from_secs(10))?;
+            self.wait_stopped_or_removed(id, Duration::from_secs(10))?;
         }
         self.cleanup_after_exit(id, launcher)
     }
@@ -125,7 +140,7 @@ impl Store {
         self.mark_stopped(id);
         send(state.pid, signal)?;
         if signal == 9 {
-            self.wait_stopped(id, Duration::from_secs(10))?;
+            self.wait_stopped_or_removed(id, Duration::from_secs(10))?;
         }
         Ok(())
     }
@@ -133,7 +148,11 @@ impl Store {
     /// After PID 1 is gone: if the monitor died without recording it, record the exit and
     /// undo what it would have undone (runtime state, cgroups, the rootfs mount).
     pub fn cleanup_after_exit(&self, id: &str, launcher: &mut dyn Launcher) -> Result<()> {
-        let raw = self.read_state(id)?;
+        let raw = match self.read_state(id) {
+            // Nothing is left to undo of a `--rm` container its monitor removed.
+            Err(_) if self.removed_meanwhile(id) => return Ok(()),
+            other => other?,
+        };
         if raw.monitor_pid != 0 && process_alive(raw.monitor_pid, 0) {
             return Ok(());
         }
@@ -185,8 +204,9 @@ impl Store {
             send(state.pid, 9)?;
         }
         // Also when PID 1 has just exited: its monitor may still be writing the container's
-        // files, which must not be removed under it.
-        self.wait_stopped(id, Duration::from_secs(10))?;
+        // files, which must not be removed under it. A `--rm` container's monitor removes it
+        // itself; what is left of it (nothing, or the row) goes below.
+        self.wait_stopped_or_removed(id, Duration::from_secs(10))?;
         self.cleanup_after_exit(id, launcher)?;
         let record = self.container(id);
         let auto_remove = record.as_ref().is_ok_and(|r| r.host_config.auto_remove);

@@ -1062,7 +1062,13 @@ pub fn ps(ctx: &Context, args: PsArgs) -> Result<i32> {
         if limit > 0 && n as i64 >= limit {
             break;
         }
-        let (row, state, record) = ps_row(&store, id, args.no_trunc, args.size)?;
+        let (row, state, record) = match ps_row(&store, id, args.no_trunc, args.size) {
+            Ok(listed) => listed,
+            // A `--rm` container that its monitor removed while this listed: gone, as it is
+            // in the next listing.
+            Err(_) if !store.container_dir(id).join("state.json").exists() => continue,
+            Err(e) => return Err(e),
+        };
         let running = matches!(state.status, Status::Running | Status::Paused | Status::Restarting);
         if (all || running) && ps_matches(&filters, &state, &record, &store) {
             items.push(row);

@@ -282,6 +282,8 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                                 // Only returns if there is no shim to hand over to.
                                 // The shim keeps no pipe: `run --rm` waits for the process then.
                                 reporter.done();
+                                // The exec ends every other thread: the store's has ended first.
+                                let _ = store.settle();
                                 let _ = hand_off(pid, &streams, &listener, &clients, &log_path, &command, backoff);
                                 release_code_pages(store.get()?);
                                 supervise(pid, &mut streams, &listener, &mut clients, &mut log, None, None)

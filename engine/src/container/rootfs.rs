@@ -82,11 +82,10 @@ pub fn mount_rootfs_at(root: &Path, record: &Record) -> Result<std::path::PathBu
 
 /// The layer every container's rootfs has right above the image's, as Docker's `-init` layer:
 /// the mount points the runtime mounts over at each start (`/proc`, `/sys`, `/dev`, and
-/// `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` as empty files), and Docker's
-/// `/etc/mtab` link to `/proc/mounts`. Without it the runtime
-/// made them in the container's own layer at its first start: ext4 inodes made (and later
-/// removed) on the way to PID 1, and entries that `diff` and `commit` reported as the
-/// container's changes, where Docker's show none.
+/// `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` as empty files), and Docker's `/etc/mtab`
+/// link to `/proc/mounts`. Without it the runtime made them in the container's own layer at
+/// its first start: ext4 inodes made (and later removed) on the way to PID 1, and entries that
+/// `diff` and `commit` reported as the container's changes, where Docker's show none.
 pub fn init_layer_dir(root: &Path) -> std::path::PathBuf {
     root.join("init")
 }

@@ -3,7 +3,6 @@
 //! per-container monitor, attached, so libcontainer stays in a single-threaded process.
 
 use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
@@ -26,8 +25,7 @@ impl Runner<'_> {
     fn attach(&mut self, id: &str) -> Result<i32> {
         let (child, mut report) = spawn_monitor(self.ctx, id, true)?;
         read_report(&mut report, "ready")?;
-        let socket = monitor::attach_socket(&self.ctx.runroot, id);
-        let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
+        let stream = super::container::connect_attached(&monitor::attach_socket(&self.ctx.runroot, id), &mut report)?;
         let mut reader = io::BufReader::new(stream);
         let mut code = None;
         // A monitor that fails before it takes the connection resets it: the pipe says why.

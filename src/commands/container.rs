@@ -545,6 +545,19 @@ fn fork_monitor(ctx: &Context, id: &str, attach_first: bool, report: &OwnedFd) -
 }
 
 /// Reads the monitor's report up to `started`/`ready`; an `error` becomes an ExitError.
+/// Connects to the attach socket of a monitor that said `ready`. A monitor that failed before
+/// it took the connection has closed the socket by then, or resets the connection later
+/// (`stream_attached`): its report says why.
+pub(super) fn connect_attached(
+    socket: &std::path::Path,
+    report: &mut io::BufReader<std::fs::File>,
+) -> Result<UnixStream> {
+    UnixStream::connect(socket).or_else(|e| {
+        read_report(report, "started")?;
+        Err(e).with_context(|| format!("attaching to {}", socket.display()))
+    })
+}
+
 pub(super) fn read_report(report: &mut io::BufReader<std::fs::File>, until: &str) -> Result<()> {
     let mut line = String::new();
     loop {
@@ -619,8 +632,7 @@ fn start_and_attach(ctx: &Context, record: &Record, stdin: bool, detach_keys: &s
     let keys = tty::parse_detach_keys(detach_keys)?;
     let (monitor, mut report) = spawn_monitor(ctx, &record.id, true)?;
     read_report(&mut report, "ready")?;
-    let socket = monitor::attach_socket(&ctx.runroot, &record.id);
-    let stream = UnixStream::connect(&socket).with_context(|| format!("attaching to {}", socket.display()))?;
+    let stream = connect_attached(&monitor::attach_socket(&ctx.runroot, &record.id), &mut report)?;
     // Errors after the process was asked to start come as the report or an EXIT frame.
     let (code, exited) = stream_attached(stream, stdin, record.config.tty, keys, Some(&mut report))?;
     if exited && record.host_config.auto_remove {

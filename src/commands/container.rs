@@ -940,9 +940,13 @@ pub fn wait(ctx: &Context, args: NamesArgs) -> Result<i32> {
     for name in &args.containers {
         match store.resolve_container(name) {
             Ok(id) => {
-                // Until the monitor has recorded the exit status, not just until PID 1 is gone.
-                let state = store.wait_stopped(&id, Duration::from_secs(u64::MAX / 4))?;
-                printer::line(&state.exit_code.to_string());
+                let code = match exit_frame(ctx, &store, &id) {
+                    Some(code) => code,
+                    // Until the monitor has recorded the exit status, not just until PID 1 is
+                    // gone.
+                    None => store.wait_stopped(&id, Duration::from_secs(u64::MAX / 4))?.exit_code,
+                };
+                printer::line(&code.to_string());
             }
             Err(e) => {
                 printer::err_line(&format!("Error response from daemon: {e}"));
@@ -951,6 +955,23 @@ pub fn wait(ctx: &Context, args: NamesArgs) -> Result<i32> {
         }
     }
     Ok(if failed { EXIT_BERTH } else { 0 })
+}
+
+/// A running `--rm` container's exit status, from its monitor's EXIT frame to attached clients:
+/// the monitor removes the container, and its recorded state, right after the exit, so a
+/// waiter polling that state could find it gone. `None` for any other container.
+fn exit_frame(ctx: &Context, store: &Store, id: &str) -> Option<i32> {
+    let record = store.container(id).ok()?;
+    if !record.host_config.auto_remove || !store.observed_state(id).ok()?.status.is_running() {
+        return None;
+    }
+    let mut stream = io::BufReader::new(UnixStream::connect(monitor::attach_socket(&ctx.runroot, id)).ok()?);
+    while let Ok(Some((kind, data))) = attach::read_frame(&mut stream) {
+        if kind == attach::EXIT {
+            return data.get(..4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes);
+        }
+    }
+    None
 }
 
 pub fn attach(ctx: &Context, args: AttachArgs) -> Result<i32> {

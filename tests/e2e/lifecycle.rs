@@ -297,10 +297,14 @@ fn a_container_started_again_as_soon_as_it_exits_runs_whole() {
 }
 
 #[test]
-fn stop_kill_and_rm_of_a_running_rm_container_succeed() {
+fn stop_kill_rm_and_wait_of_a_running_rm_container_succeed() {
     let env = env_with_busybox();
     // Its monitor removes a `--rm` container as soon as PID 1 is gone, while the command that
-    // ended it is still looking at it: each succeeds all the same, as Docker's do.
+    // ended it is still looking at it: each succeeds all the same, as Docker's do. `wait` has
+    // its exit status.
+    let script = "sleep 0.3; exit 3";
+    env.ok(&["run", "-d", "--rm", "--name", "rm-wait", "--network", "none", "bb", "sh", "-c", script]);
+    assert_eq!(env.ok(&["wait", "rm-wait"]).stdout, "3\n");
     for verb in [&["stop", "-t", "0"][..], &["kill"], &["rm", "-f"]] {
         let name = format!("rm-{}", verb[0]);
         env.ok(&["run", "-d", "--rm", "--name", &name, "--network", "none", "bb", "sleep", "100"]);

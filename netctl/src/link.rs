@@ -252,6 +252,13 @@ fn pin_new_netns(path: &Path) -> Result<Netlink> {
         // a new network namespace; the file table stays shared (the hazard of CLONE_FILES).
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNET) }
             .map_err(|e| Error::Netlink { op: "unshare(CLONE_NEWNET)".into(), message: e.to_string() })?;
+        // berth's networks are IPv4 only, and Docker gives a container on such a network no
+        // IPv6 at all: none on lo (`all`) nor on the eth0 made next (`default`), so the kernel
+        // has no link-local address, duplicate address detection or router solicitation to
+        // run for it. Best effort: a kernel without IPv6 has no such knobs.
+        for interfaces in ["all", "default"] {
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{interfaces}/disable_ipv6"), "1");
+        }
         let own = format!("/proc/self/task/{}/ns/net", rustix::thread::gettid().as_raw_nonzero());
         rustix::mount::mount_bind(own.as_str(), path).map_err(|e| Error::Netlink {
             op: format!("mount --bind {own} {}", path.display()),

@@ -507,6 +507,9 @@ fn the_default_bridge_network_comes_with_its_first_container_and_goes_with_prune
     assert_eq!(env.ok(&["run", "--rm", "bb", "wget", "-q", "-O", "-", &url]).stdout, "on the default bridge\n");
     let resolv = env.ok(&["run", "--rm", "bb", "cat", "/etc/resolv.conf"]).stdout;
     assert!(!resolv.contains(&format!("nameserver {}", ip.rsplit_once('.').unwrap().0)), "{resolv}");
+    // An IPv4 network, so no IPv6 in the container, as Docker's: not on eth0, not on lo.
+    let ipv6 = "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6 /proc/sys/net/ipv6/conf/lo/disable_ipv6; ip -6 addr";
+    assert_eq!(env.ok(&["run", "--rm", "bb", "sh", "-c", ipv6]).stdout, "1\n1\n");
     let err = env.fails(&["network", "rm", "bridge"], 1);
     assert!(err.contains("bridge is a pre-defined network and cannot be removed"), "{err}");
     // The bridge stays after the last container (as docker0 does); `network prune` takes it

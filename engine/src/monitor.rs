@@ -336,14 +336,19 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         state.pid = 0;
         state.exit_code = code;
         state.finished_at = now();
-        // The restart policy decides (as `update --restart` left it); a stop or kill by the
-        // user always wins.
+        // The restart policy decides (as `update --restart` left it; a `--rm` container has
+        // none, and `update` gives it none); a stop or kill by the user always wins.
         let user_stopped = dir.join("stopped").exists();
-        let policy = &store
-            .get()?
-            .container(id)
-            .map(|r| r.host_config.restart_policy)
-            .unwrap_or_else(|_| record.host_config.restart_policy.clone());
+        let policy = if record.host_config.auto_remove {
+            record.host_config.restart_policy.clone()
+        } else {
+            store
+                .get()?
+                .container(id)
+                .map(|r| r.host_config.restart_policy)
+                .unwrap_or_else(|_| record.host_config.restart_policy.clone())
+        };
+        let policy = &policy;
         let restart = !user_stopped
             && match policy.name.as_str() {
                 "always" | "unless-stopped" => true,

@@ -6,7 +6,7 @@
 //! links these exact versions, so they add no crate to the build; the message types (links with
 //! nested veth peer and link info, addresses, routes) are typed, so no attribute is laid out by
 //! hand; and a blocking socket is all this needs: one request, its ACK, next. `rtnetlink` is
-//! async (tokio), and the monitor that calls `sandbox_up` is single-threaded and forks; `neli`
+//! async (tokio), and the monitor that begins a sandbox (`sandbox_begin`) forks once its threads have ended; `neli`
 //! would be a second netlink stack in the binary. Replies are read at the header level only
 //! (the ACK's code and extended message, a link's index), so new kernel attributes never fail
 //! a request that succeeded.

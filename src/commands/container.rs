@@ -1099,7 +1099,7 @@ pub fn ps(ctx: &Context, args: PsArgs) -> Result<i32> {
             Ok(listed) => listed,
             // A `--rm` container that its monitor removed while this listed: gone, as it is
             // in the next listing.
-            Err(_) if !store.container_dir(id).join("state.json").exists() => continue,
+            Err(_) if store.removed_meanwhile(id) => continue,
             Err(e) => return Err(e),
         };
         let running = matches!(state.status, Status::Running | Status::Paused | Status::Restarting);

@@ -106,8 +106,8 @@ impl Store {
     }
 
     /// Whether the container's files are gone: its monitor removed it (`--rm`) after PID 1
-    /// exited.
-    fn removed_meanwhile(&self, id: &str) -> bool {
+    /// exited, while the caller was looking at it.
+    pub fn removed_meanwhile(&self, id: &str) -> bool {
         !self.container_dir(id).join("state.json").exists()
     }
 

@@ -13,7 +13,7 @@ pub mod nat;
 pub mod ports;
 pub mod store;
 
-pub use store::{Endpoint, Network, Networks, Plug};
+pub use store::{Endpoint, Network, Networks};
 
 /// What went wrong, with the name or address it concerns.
 #[derive(Debug, thiserror::Error)]

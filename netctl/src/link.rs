@@ -15,9 +15,10 @@
 //! `/var/run/netns` (a shared mount point) with the namespace of a thread that did
 //! `unshare(CLONE_NEWNET)` bind-mounted on it. That thread is short-lived (it ends in the new
 //! namespace); it opens the netlink socket that configures the inside, which keeps talking to
-//! that namespace afterwards. A container's sandbox is begun by such a thread, which also makes
-//! the veth pair, while its caller chooses the address (`sandbox_begin`); the pair is put on the
-//! bridge and addressed when the caller finishes it.
+//! that namespace afterwards. A container's sandbox is begun by such a thread while its caller
+//! chooses the address (`sandbox_begin`); finishing it makes the veth pair, already on the
+//! bridge, and addresses it. The runtime only needs the namespace pinned, so a monitor finishes
+//! the sandbox while the runtime sets the container up.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -87,12 +88,18 @@ pub fn sandbox_up(container_id: &str, bridge: &str, ip: Ipv4Addr, prefix: u8, ga
     sandbox_begin(container_id).finish(bridge, ip, prefix, gateway)
 }
 
-/// A container's sandbox begun: its network namespace and veth pair (`eth0` inside), made by a
-/// thread of its own while the caller chooses the address and the bridge (the kernel takes
-/// about a millisecond for each). `finish` plugs it in; dropped unfinished, it is removed.
+/// A container's sandbox begun: its network namespace, made and pinned by a thread of its own
+/// while the caller chooses the address and the bridge (the kernel takes about a millisecond).
+/// `wait_pinned` waits for the namespace, which the runtime joins by its path; `finish` plugs
+/// it in, which may come later, while the runtime sets the container up. Dropped unfinished,
+/// it is removed.
 pub struct PendingSandbox {
+    /// Empty once finished.
     container_id: String,
+    /// The thread making the namespace, until it is joined.
     namespace: Option<std::io::Result<std::thread::JoinHandle<Result<Sockets>>>>,
+    /// What that thread made.
+    sockets: Option<Sockets>,
 }
 
 /// Netlink sockets in the container's namespace and in the host's.
@@ -108,28 +115,39 @@ pub fn sandbox_begin(container_id: &str) -> PendingSandbox {
         // A sandbox left by a container whose monitor was killed goes first.
         sandbox_down(&id);
         // Opened before this thread leaves the host's namespace (it ends after this).
-        let mut host = Netlink::open()?;
-        let path = netns_path(&id);
-        let inside = pin_new_netns(&path)?;
-        add_veth_pair(&mut host, &host_veth(&id), "eth0", &path)?;
+        let host = Netlink::open()?;
+        let inside = pin_new_netns(&netns_path(&id))?;
         Ok(Sockets { inside, host })
     });
-    PendingSandbox { container_id: container_id.to_string(), namespace: Some(thread) }
+    PendingSandbox { container_id: container_id.to_string(), namespace: Some(thread), sockets: None }
 }
 
 impl PendingSandbox {
+    /// Waits until the namespace is pinned at `netns_path`. On failure the sandbox is removed
+    /// when dropped.
+    pub fn wait_pinned(&mut self) -> Result<()> {
+        let fail = |message: String| Error::Netlink {
+            op: format!("netns add {}", netns_path(&self.container_id).display()),
+            message,
+        };
+        let made = match self.namespace.take() {
+            Some(Ok(thread)) => thread.join().unwrap_or_else(|_| Err(fail("helper thread panicked".into()))),
+            Some(Err(e)) => Err(fail(format!("helper thread: {e}"))),
+            None => return if self.sockets.is_some() { Ok(()) } else { Err(fail("not made".into())) },
+        };
+        self.sockets = Some(made?);
+        Ok(())
+    }
+
     /// Gives the namespace `eth0` at `ip` on `bridge`, loopback up, and a default route via
     /// `gateway` (none for an internal network). A half-made sandbox is removed on failure.
     pub fn finish(mut self, bridge: &str, ip: Ipv4Addr, prefix: u8, gateway: Option<Ipv4Addr>) -> Result<()> {
-        let id = std::mem::take(&mut self.container_id);
-        let fail = |message: String| Error::Netlink { op: format!("netns add {}", netns_path(&id).display()), message };
-        let made = match self.namespace.take().expect("joined once") {
-            Ok(thread) => thread.join().unwrap_or_else(|_| Err(fail("helper thread panicked".into()))),
-            Err(e) => Err(fail(format!("helper thread: {e}"))),
-        };
-        let result = made.and_then(|sockets| plug_sandbox(&id, sockets, bridge, ip, prefix, gateway));
-        if result.is_err() {
-            sandbox_down(&id);
+        let result = self.wait_pinned().and_then(|()| {
+            let sockets = self.sockets.take().expect("pinned");
+            plug_sandbox(&self.container_id, sockets, bridge, ip, prefix, gateway)
+        });
+        if result.is_ok() {
+            self.container_id.clear();
         }
         result
     }
@@ -137,15 +155,18 @@ impl PendingSandbox {
 
 impl Drop for PendingSandbox {
     fn drop(&mut self) {
+        if self.container_id.is_empty() {
+            return;
+        }
         if let Some(Ok(thread)) = self.namespace.take() {
             let _ = thread.join();
-            sandbox_down(&self.container_id);
         }
+        sandbox_down(&self.container_id);
     }
 }
 
-/// Enslaves the host end of the container's veth pair to `bridge` and gives `eth0` its address,
-/// up, with `lo` and the default route via `gateway` (none for an internal network).
+/// Makes the container's veth pair, its host end on `bridge`, and gives `eth0` its address, up,
+/// with `lo` and the default route via `gateway` (none for an internal network).
 fn plug_sandbox(
     container_id: &str,
     sockets: Sockets,
@@ -156,7 +177,9 @@ fn plug_sandbox(
 ) -> Result<()> {
     let Sockets { mut inside, mut host } = sockets;
     let veth = host_veth(container_id);
-    enslave(&mut host, &veth, bridge)?;
+    let master = host.index(bridge)?;
+    add_veth_pair(&mut host, &veth, Some(master), "eth0", &netns_path(container_id))?;
+    write_hairpin(&veth)?;
     let eth0 = inside.index("eth0")?;
     inside.add_address(eth0, "eth0", ip, prefix)?;
     inside.set_up("eth0")?;
@@ -167,25 +190,23 @@ fn plug_sandbox(
     Ok(())
 }
 
-/// Makes the host end of a veth pair a port of `bridge`.
-fn enslave(host: &mut Netlink, veth: &str, bridge: &str) -> Result<()> {
-    let master = host.index(bridge)?;
-    host.set_master(veth, master)?;
-    // Hairpin, so a container reaches itself through a published port (sysfs: one write,
-    // where netlink would take a second request once the port is enslaved).
+/// Hairpin, so a container reaches itself through a published port (sysfs: one write, where
+/// netlink would take a second request: the port's flags are not set at its creation).
+fn write_hairpin(veth: &str) -> Result<()> {
     write_knob(&format!("/sys/class/net/{veth}/brport/hairpin_mode"))
 }
 
-/// A veth pair: `veth` on the host, up; its peer `inner` in the namespace pinned at `namespace`.
-fn add_veth_pair(host: &mut Netlink, veth: &str, inner: &str, namespace: &Path) -> Result<()> {
+/// A veth pair: `veth` on the host, up (a port of the bridge `master`, if given); its peer
+/// `inner` in the namespace pinned at `namespace`.
+fn add_veth_pair(host: &mut Netlink, veth: &str, master: Option<u32>, inner: &str, namespace: &Path) -> Result<()> {
     let file = File::open(namespace).map_err(|e| Error::Io { path: namespace.to_path_buf(), source: e })?;
-    // `ip link add VETH up type veth peer name INNER netns NS`, in one message.
+    // `ip link add VETH up [master BRIDGE] type veth peer name INNER netns NS`, in one message.
     let mut peer = LinkMessage::default();
     peer.attributes.push(LinkAttribute::IfName(inner.into()));
     peer.attributes.push(LinkAttribute::NetNsFd(file.as_raw_fd()));
     host.add_link(
         veth,
-        None,
+        master,
         vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))],
     )
 }
@@ -410,16 +431,6 @@ impl Netlink {
         }
     }
 
-    /// `ip link set NAME master MASTER` (`master` is the bridge's index).
-    fn set_master(&mut self, name: &str, master: u32) -> Result<()> {
-        let mut link = LinkMessage::default();
-        link.attributes.push(LinkAttribute::IfName(name.into()));
-        link.attributes.push(LinkAttribute::Controller(master));
-        self.request(RouteNetlinkMessage::SetLink(link), 0)
-            .map(drop)
-            .map_err(|r| r.during(format!("link set {name} master {master}")))
-    }
-
     /// `ip link set NAME up`.
     fn set_up(&mut self, name: &str) -> Result<()> {
         let mut link = LinkMessage::default();
@@ -543,8 +554,9 @@ fn add_interface(container_id: &str, index: usize, bridge: &str, ip: Ipv4Addr, p
     let name = format!("eth{index}");
     let mut inside = netlink_in(&path)?;
     let mut host = Netlink::open()?;
-    add_veth_pair(&mut host, &veth, &name, &path)?;
-    enslave(&mut host, &veth, bridge)?;
+    let master = host.index(bridge)?;
+    add_veth_pair(&mut host, &veth, Some(master), &name, &path)?;
+    write_hairpin(&veth)?;
     let inner = inside.index(&name)?;
     inside.add_address(inner, &name, ip, prefix)?;
     inside.set_up(&name)

@@ -73,15 +73,6 @@ pub struct CreateOptions {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Where an endpoint goes in the container.
-pub enum Plug {
-    /// `eth0` of its own namespace, with the default route and the published ports: the
-    /// sandbox the caller began (`link::sandbox_begin`) as early as it could.
-    Sandbox(link::PendingSandbox),
-    /// `eth<n>` (n >= 1) in the namespace it has: a further network.
-    Interface(usize),
-}
-
 pub struct Networks {
     dir: PathBuf,
 }
@@ -316,10 +307,10 @@ impl Networks {
         Ok(network)
     }
 
-    /// Gives the container an address on the network (the one asked for, or the next free)
-    /// and plugs it into the bridge (`Plug`); returns the network and the endpoint.
-    #[allow(clippy::too_many_arguments)]
-    pub fn attach(
+    /// Gives the container an address on the network (the one asked for, or the next free) and
+    /// its host ports; returns the network and the endpoint. Its interface is plugged in after
+    /// (`plug_sandbox`, or `attach` for a further network).
+    pub fn reserve(
         &self,
         key: &str,
         container_id: &str,
@@ -327,57 +318,89 @@ impl Networks {
         ip: Option<&str>,
         aliases: &[String],
         publish: &[Request],
-        plug: Plug,
     ) -> Result<(Network, Endpoint)> {
-        // The sandbox is made while the address is chosen; dropped on an error, it goes.
-        let (sandbox, index) = match plug {
-            Plug::Sandbox(sandbox) => (Some(sandbox), 0),
-            Plug::Interface(index) => (None, index),
-        };
-        let (network, endpoint) = {
-            let _guard = self.lock()?;
-            let all = self.list()?;
-            let mut network = find_in(&all, key)?;
-            // The default network's bridge comes up with its first container and then stays, as
-            // docker0 does (bringing it up costs more than a container start); `network prune`
-            // takes it down while it is unused.
-            let brought_up = network.default && !Path::new("/sys/class/net").join(&network.bridge).exists();
-            if brought_up {
-                self.default_up(&mut network, &all)?;
-            }
-            let chosen = Self::choose_endpoint(&network, &all, container_id, container_name, ip, aliases, publish);
-            let endpoint = match chosen {
-                Ok(e) => e,
-                Err(e) => {
-                    if brought_up {
-                        Self::default_down(&network);
-                    }
-                    return Err(e);
-                }
-            };
-            network.endpoints.insert(container_id.to_string(), endpoint.clone());
-            network.draining.retain(|id, _| id != container_id && link::veth_exists(id));
-            self.save(&network)?;
-            (network, endpoint)
-        };
-        let subnet = network.subnet()?;
-        let gateway = (!network.internal).then(|| network.gateway.parse().expect("checked"));
-        let ip = endpoint.ip.parse().expect("ours");
-        let up = match sandbox {
-            Some(sandbox) => sandbox
-                .finish(&network.bridge, ip, subnet.prefix, gateway)
-                .and_then(|()| nat::publish(container_id, &network, &endpoint.ip, &endpoint.ports)),
-            None => link::interface_up(container_id, index, &network.bridge, ip, subnet.prefix),
-        };
-        if let Err(e) = up {
-            if index == 0 {
-                let _ = self.detach(container_id);
-            } else {
-                let _ = self.detach_from(&network.id, container_id, index);
-            }
-            return Err(e);
+        let _guard = self.lock()?;
+        let all = self.list()?;
+        let mut network = find_in(&all, key)?;
+        // The default network's bridge comes up with its first container and then stays, as
+        // docker0 does (bringing it up costs more than a container start); `network prune`
+        // takes it down while it is unused.
+        let brought_up = network.default && !Path::new("/sys/class/net").join(&network.bridge).exists();
+        if brought_up {
+            self.default_up(&mut network, &all)?;
         }
+        let chosen = Self::choose_endpoint(&network, &all, container_id, container_name, ip, aliases, publish);
+        let endpoint = match chosen {
+            Ok(e) => e,
+            Err(e) => {
+                if brought_up {
+                    Self::default_down(&network);
+                }
+                return Err(e);
+            }
+        };
+        network.endpoints.insert(container_id.to_string(), endpoint.clone());
+        network.draining.retain(|id, _| id != container_id && link::veth_exists(id));
+        self.save(&network)?;
         Ok((network, endpoint))
+    }
+
+    /// Plugs the container's sandbox (`link::sandbox_begin`) in at its endpoint on `network`
+    /// (`reserve`): `eth0`, the default route (none on an internal network) and the published
+    /// ports. On failure the container is detached from every network.
+    pub fn plug_sandbox(
+        &self,
+        sandbox: link::PendingSandbox,
+        network: &Network,
+        endpoint: &Endpoint,
+        container_id: &str,
+    ) -> Result<()> {
+        let plugged = (|| {
+            let prefix = network.subnet()?.prefix;
+            let ip = endpoint.ip.parse().map_err(|_| Error::Invalid(format!("bad address {}", endpoint.ip)))?;
+            let gateway = (!network.internal).then(|| network.gateway.parse().expect("checked"));
+            sandbox.finish(&network.bridge, ip, prefix, gateway)?;
+            nat::publish(container_id, network, &endpoint.ip, &endpoint.ports)
+        })();
+        if plugged.is_err() {
+            let _ = self.detach(container_id);
+        }
+        plugged
+    }
+
+    /// Gives the container `eth<index>` (index >= 1, in the namespace it has) on a further
+    /// network, at an address of it (`reserve`); returns the network and the endpoint.
+    pub fn attach(
+        &self,
+        key: &str,
+        container_id: &str,
+        container_name: &str,
+        ip: Option<&str>,
+        aliases: &[String],
+        index: usize,
+    ) -> Result<(Network, Endpoint)> {
+        let (network, endpoint) = self.reserve(key, container_id, container_name, ip, aliases, &[])?;
+        self.plug_interface(&network, &endpoint, container_id, index)?;
+        Ok((network, endpoint))
+    }
+
+    /// Gives the container `eth<index>` (index >= 1) at its endpoint on a further network
+    /// (`reserve`). On failure that endpoint goes.
+    pub fn plug_interface(
+        &self,
+        network: &Network,
+        endpoint: &Endpoint,
+        container_id: &str,
+        index: usize,
+    ) -> Result<()> {
+        let up = network.subnet().and_then(|subnet| {
+            let ip = endpoint.ip.parse().map_err(|_| Error::Invalid(format!("bad address {}", endpoint.ip)))?;
+            link::interface_up(container_id, index, &network.bridge, ip, subnet.prefix)
+        });
+        if up.is_err() {
+            let _ = self.detach_from(&network.id, container_id, index);
+        }
+        up
     }
 
     /// Unplugs the container's `eth<index>` (index >= 1) from one network and frees its address.

@@ -64,40 +64,65 @@ struct NetworkedLauncher {
     /// Containers whose network namespace is being torn down (`delete_in_background`): their
     /// veth pairs and addresses go in `settle`.
     detaching: Vec<String>,
-    /// The first start's network, being made by a thread while the monitor prepares the rest
-    /// (`prepare`), and the container's ID.
-    plugging: Option<(String, std::thread::JoinHandle<Plugged>)>,
+    /// The first start's network, begun while the monitor prepares the rest (`prepare`): the
+    /// container's ID, its sandbox, and the thread reserving its address.
+    plugging: Option<(String, netctl::link::PendingSandbox, std::thread::JoinHandle<Reserved>)>,
 }
 
-/// The container's network and its endpoint there, or why it has none.
-type Plugged = std::result::Result<(netctl::Network, netctl::Endpoint), String>;
+/// The container's endpoints (`reserve`), or why it has none.
+type Reserved = std::result::Result<Reservation, String>;
 
-/// Gives the container its address, namespace and veth on its bridge network, and its
-/// interfaces on its further networks. An error leaves none of them.
-fn plug(root: &std::path::Path, record: &Record, network: &str, sandbox: netctl::link::PendingSandbox) -> Plugged {
+/// The container's endpoints: on its bridge network, and on each further network (`eth1`
+/// onwards).
+struct Reservation {
+    network: netctl::Network,
+    endpoint: netctl::Endpoint,
+    extras: Vec<(netctl::Network, netctl::Endpoint)>,
+}
+
+/// Reserves the container's addresses (and host ports) on its bridge network and its further
+/// networks. An error leaves none of them.
+fn reserve(root: &std::path::Path, record: &Record, network: &str) -> Reserved {
     let networks = netctl::Networks::open(root).map_err(|e| e.to_string())?;
     if network == netctl::store::DEFAULT_NETWORK {
         // Made on first use (containers made by `build` or compose never went through `run`).
         networks.ensure_default().map_err(|e| e.to_string())?;
     }
-    let (joined, endpoint) = networks
-        .attach(
-            network,
-            &record.id,
-            &record.name,
-            Some(record.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty()),
-            &record.endpoint.aliases,
-            &publish_requests(record),
-            netctl::Plug::Sandbox(sandbox),
-        )
+    let ip = Some(record.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty());
+    let (network, endpoint) = networks
+        .reserve(network, &record.id, &record.name, ip, &record.endpoint.aliases, &publish_requests(record))
         .map_err(|e| e.to_string())?;
-    for (i, extra) in record.extra_networks.iter().enumerate() {
-        if let Err(e) = connect_endpoint(&networks, record, extra, i + 1) {
-            let _ = networks.detach(&record.id);
+    let mut extras = Vec::new();
+    for extra in &record.extra_networks {
+        let ip = Some(extra.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty());
+        match networks.reserve(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, &[]) {
+            Ok(reserved) => extras.push(reserved),
+            Err(e) => {
+                let _ = networks.detach(&record.id);
+                return Err(e.to_string());
+            }
+        }
+    }
+    Ok(Reservation { network, endpoint, extras })
+}
+
+/// Plugs the container's sandbox in at its reserved endpoints: `eth0`, and an interface on
+/// each further network. An error leaves none of them.
+fn plug(
+    root: &std::path::Path,
+    id: &str,
+    sandbox: netctl::link::PendingSandbox,
+    reserved: &Reservation,
+) -> std::result::Result<(), String> {
+    let networks = netctl::Networks::open(root).map_err(|e| e.to_string())?;
+    networks.plug_sandbox(sandbox, &reserved.network, &reserved.endpoint, id).map_err(|e| e.to_string())?;
+    for (i, (network, endpoint)) in reserved.extras.iter().enumerate() {
+        if let Err(e) = networks.plug_interface(network, endpoint, id, i + 1) {
+            let _ = networks.detach(id);
             return Err(e.to_string());
         }
     }
-    Ok((joined, endpoint))
+    Ok(())
 }
 
 impl Drop for NetworkedLauncher {
@@ -131,27 +156,31 @@ fn endpoint_of(store: &Store, record: &Record) -> Option<(netctl::Network, netct
 }
 
 impl Launcher for NetworkedLauncher {
-    /// A bridge network is made by a thread alongside the monitor's attach and mount: the
-    /// namespace, the veth and the address take a few milliseconds of netlink. The sandbox's
-    /// namespace and veth, the kernel's longest part (about 2 ms), begin first, before the
-    /// monitor's other threads.
+    /// A bridge network's sandbox (its namespace, about a millisecond of the kernel's) and the
+    /// container's address are made by two threads alongside the monitor's attach and mount;
+    /// the sandbox begins first, before the monitor's other threads. The veth pair, `eth0`'s
+    /// address and the routes are made later, while the runtime sets the container up (`start`).
     fn prepare(&mut self, record: &Record) {
         if let Some(network) = bridge_network(record) {
             let sandbox = netctl::link::sandbox_begin(&record.id);
-            let (root, id, network) = (self.root.clone(), record.id.clone(), network.to_string());
+            let (root, network) = (self.root.clone(), network.to_string());
             let record = record.clone();
-            let thread = std::thread::Builder::new()
-                .name("berth-plug".into())
-                .spawn(move || plug(&root, &record, &network, sandbox));
-            self.plugging = thread.ok().map(|t| (id, t));
+            let id = record.id.clone();
+            let thread =
+                std::thread::Builder::new().name("berth-ipam".into()).spawn(move || reserve(&root, &record, &network));
+            match thread {
+                Ok(thread) => self.plugging = Some((id, sandbox, thread)),
+                Err(_) => drop(sandbox),
+            }
         }
         self.inner.prepare(record);
     }
 
     fn cancel_prepared(&mut self) {
         self.inner.cancel_prepared();
-        if let Some((id, thread)) = self.plugging.take() {
-            if thread.join().is_ok_and(|plugged| plugged.is_ok()) {
+        if let Some((id, sandbox, thread)) = self.plugging.take() {
+            drop(sandbox);
+            if thread.join().is_ok_and(|reserved| reserved.is_ok()) {
                 if let Ok(networks) = netctl::Networks::open(&self.root) {
                     let _ = networks.detach(&id);
                 }
@@ -172,19 +201,25 @@ impl Launcher for NetworkedLauncher {
             self.inner.join_network_namespace(Some(netns));
             return self.inner.start(record, rootfs, dir);
         }
-        // Joined first, so that the thread has ended before anything forks.
-        let plugged =
-            self.plugging.take().map(|(_, t)| t.join().unwrap_or_else(|_| Err("the network thread panicked".into())));
+        // Joined before anything forks (the sandbox's thread by `wait_pinned`).
+        let prepared = self.plugging.take().map(|(_, sandbox, thread)| {
+            (sandbox, thread.join().unwrap_or_else(|_| Err("the network thread panicked".into())))
+        });
         let Some(network) = bridge_network(record) else { return self.inner.start(record, rootfs, dir) };
-        let (joined, endpoint) = plugged
-            .unwrap_or_else(|| plug(&self.root, record, network, netctl::link::sandbox_begin(&record.id)))
-            .map_err(|m| (EXIT_BERTH, m))?;
+        let (mut sandbox, reserved) =
+            prepared.unwrap_or_else(|| (netctl::link::sandbox_begin(&record.id), reserve(&self.root, record, network)));
+        let reserved = reserved.map_err(|m| (EXIT_BERTH, m))?;
+        let (joined, endpoint) = (&reserved.network, &reserved.endpoint);
         let networks = netctl::Networks::open(&self.root).map_err(|e| (EXIT_BERTH, e.to_string()))?;
+        if let Err(e) = sandbox.wait_pinned() {
+            let _ = networks.detach(&record.id);
+            return Err((EXIT_BERTH, e.to_string()));
+        }
         let gateway = joined.gateway.clone();
         // On a user network names resolve through berth's DNS server on the gateway; the
         // default network has no DNS by name (as Docker's), so its resolv.conf stays the host's.
         let dns = (!joined.default).then_some(gateway.as_str());
-        let links = match link_lines(&joined, record) {
+        let links = match link_lines(joined, record) {
             Ok(lines) => lines,
             Err(message) => {
                 let _ = networks.detach(&record.id);
@@ -202,7 +237,11 @@ impl Launcher for NetworkedLauncher {
             });
         }
         ensure_dns_on_extras(&self.root, &self.runroot, self.config.as_deref(), record);
+        // The runtime joins the namespace by its path; its interfaces come while the runtime
+        // sets the container up.
         self.inner.join_network_namespace(Some(netctl::link::netns_path(&record.id)));
+        let (root, id) = (self.root.clone(), record.id.clone());
+        self.inner.beside_setup(Box::new(move || plug(&root, &id, sandbox, &reserved)));
         let started = self.inner.start(record, rootfs, dir);
         if started.is_err() {
             let _ = networks.detach(&record.id);
@@ -260,8 +299,7 @@ pub(crate) fn connect_endpoint(
     index: usize,
 ) -> netctl::Result<(netctl::Network, netctl::Endpoint)> {
     let ip = Some(extra.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty());
-    let plug = netctl::Plug::Interface(index);
-    networks.attach(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, &[], plug)
+    networks.attach(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, index)
 }
 
 /// The DNS server listens on the gateways of the container's further networks too.

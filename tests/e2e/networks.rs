@@ -176,6 +176,31 @@ fn internal_networks_have_no_route_out_and_prune_removes_unused_ones() {
     assert_eq!(leftovers(&id, &[&c]), Vec::<String>::new());
 }
 
+/// The container's interfaces are made while the runtime sets it up; when that fails (here the
+/// network's bridge was deleted behind berth's back), the start fails as any other: exit 125,
+/// the kernel's reason, the container left `Created`, and nothing of it in the kernel.
+#[test]
+fn a_start_whose_interface_cannot_be_made_fails_and_leaves_nothing() {
+    let env = env_with_busybox();
+    let name = format!("gone{}", std::process::id());
+    let id = env.ok(&["network", "create", "--subnet", "10.97.9.0/24", &name]).stdout.trim().to_string();
+    let bridge = format!("br-{}", &id[..12]);
+    sh(&format!("ip link del {bridge}"));
+    let err = env.fails(&["run", "-d", "--name", "unplugged", "--network", &name, "bb", "sleep", "4321"], 125);
+    assert!(err.contains(&bridge) && err.contains("No such device"), "{err}");
+    let c = env.ok(&["inspect", "-f", "{{.Id}}", "unplugged"]).stdout.trim().to_string();
+    assert_eq!(env.ok(&["inspect", "-f", "{{.State.Status}}", &c]).stdout, "created\n");
+    assert!(env.ok(&["network", "inspect", "-f", "{{json .Containers}}", &name]).stdout.starts_with("{}"));
+    assert!(!sh("cat /proc/mounts").contains(&c), "a mount of the container is left");
+    assert!(!sh("find /sys/fs/cgroup -maxdepth 3 -path '*/berth/*'").contains(&c), "a cgroup is left");
+    assert!(!sh("ps -eo args").contains("sleep 4321"), "a process is left");
+    env.fails(&["run", "--rm", "--network", &name, "bb", "true"], 125);
+    assert_eq!(env.ok(&["ps", "-aq"]).stdout, format!("{}\n", &c[..12]));
+    env.ok(&["rm", &c]);
+    env.ok(&["network", "rm", &name]);
+    assert_eq!(leftovers(&id, &[&c]), Vec::<String>::new());
+}
+
 #[test]
 fn an_address_stays_taken_while_the_namespace_of_its_stopped_container_lives() {
     let env = env_with_busybox();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::process::container_intermediate_process::set_cgroup_resources_applied;
+use libcontainer::process::container_main_process::set_after_clone;
 use libcontainer::syscall::syscall::SyscallType;
 use libcontainer::workload::default::DefaultExecutor;
 
@@ -36,7 +37,13 @@ pub struct RuntimeLauncher {
     cgroups: Option<(String, std::thread::JoinHandle<bool>)>,
     /// The seccomp program, being compiled or read by a thread of its own (`prepare`).
     seccomp_program: Option<std::thread::JoinHandle<()>>,
+    /// Work for the next start that must be done before PID 1 runs but not before the
+    /// runtime's clone (`beside_setup`).
+    beside_setup: Option<BesideSetup>,
 }
+
+/// Work done by a thread while the runtime sets the container up; an error fails the start.
+pub type BesideSetup = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 impl RuntimeLauncher {
     pub fn new(root: &Path, runroot: &Path) -> RuntimeLauncher {
@@ -50,12 +57,22 @@ impl RuntimeLauncher {
             own_netns: None,
             cgroups: None,
             seccomp_program: None,
+            beside_setup: None,
         }
     }
 
     /// The next start joins this network namespace instead of making its own.
     pub fn join_network_namespace(&mut self, path: Option<PathBuf>) {
         self.netns = path;
+    }
+
+    /// Gives the next start work to do on a thread of its own from the runtime's clone of its
+    /// intermediate process (a vendored libcontainer hook) until PID 1 is about to run: the
+    /// time the intermediate and init processes take to set the container up (about 3 ms).
+    /// The thread starts after the clone, which must not happen while another thread of this
+    /// process runs.
+    pub fn beside_setup(&mut self, work: BesideSetup) {
+        self.beside_setup = Some(work);
     }
 
     /// The runtime's name for the container: short, so its sockets fit in `sun_path`.
@@ -100,6 +117,8 @@ impl RuntimeLauncher {
         dir: &Path,
         resources_applied: bool,
     ) -> Result<Started, (i32, String)> {
+        // Taken first: dropped on the way out of a start that fails before the build.
+        let beside_setup = self.beside_setup.take();
         let own_netns = match self.own_netns.take().map(|t| t.join()) {
             Some(Ok(Ok(namespace))) => Some(namespace),
             Some(Ok(Err(e))) => return Err((125, format!("making the network namespace: {e}"))),
@@ -129,17 +148,42 @@ impl RuntimeLauncher {
         // The runtime's intermediate process, a fork made during the build, then only joins
         // the cgroups (vendor/README.md).
         set_cgroup_resources_applied(resources_applied);
+        let beside = beside_setup.map(|work| {
+            let thread = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let slot = thread.clone();
+            set_after_clone(Some(Box::new(move || {
+                let spawned = std::thread::Builder::new().name("berth-beside".into()).spawn(work);
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(spawned);
+            })));
+            thread
+        });
         let built = ContainerBuilder::new(id.clone(), SyscallType::default())
             .with_executor(DefaultExecutor {})
             .with_console_socket(console.as_ref().map(|c| c.path()))
             .with_root_path(&self.state)
             .and_then(|b| b.as_init(&bundle).with_systemd(false).with_detach(true).build());
         set_cgroup_resources_applied(false);
-        let mut container = match built {
-            Ok(c) => c,
-            Err(e) => {
+        // Not run if the build failed before its clone: dropped here.
+        set_after_clone(None);
+        let beside = beside.map(|thread| match thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(Ok(thread)) => thread.join().unwrap_or_else(|_| Err("a start thread panicked".to_string())),
+            Some(Err(e)) => Err(format!("starting a thread: {e}")),
+            None => Err("the runtime made no process".to_string()),
+        });
+        // The thread's error first: what it undid may have failed the build.
+        let mut container = match (built, beside) {
+            (Ok(c), None | Some(Ok(()))) => c,
+            (Ok(mut c), Some(Err(message))) => {
+                let _ = c.delete(true);
+                return Err((125, message));
+            }
+            (Err(e), beside) => {
                 self.remove_stale(&id);
-                return Err((125, format!("creating the container: {}", describe(&e))));
+                let message = match beside {
+                    Some(Err(message)) => message,
+                    _ => format!("creating the container: {}", describe(&e)),
+                };
+                return Err((125, message));
             }
         };
         let master = match console.as_ref().map(|c| c.receive_master()).transpose() {
@@ -216,6 +260,7 @@ impl Launcher for RuntimeLauncher {
     }
 
     fn cancel_prepared(&mut self) {
+        self.beside_setup = None;
         if let Some(thread) = self.seccomp_program.take() {
             let _ = thread.join();
         }

@@ -49,6 +49,19 @@ pub enum ProcessError {
 
 type Result<T> = std::result::Result<T, ProcessError>;
 
+/// berth's patch: work to run in this process right after the intermediate process is cloned,
+/// for one build. Threads the caller starts there run while the intermediate and init
+/// processes set the container up, and no longer while this process clones (the init
+/// process is cloned by the intermediate one). The caller sets it before the build and
+/// clears it after; it is taken by the first clone of an intermediate process.
+type AfterClone = Box<dyn FnOnce() + Send>;
+static AFTER_CLONE: std::sync::Mutex<Option<AfterClone>> = std::sync::Mutex::new(None);
+
+/// berth's patch: see `AFTER_CLONE`.
+pub fn set_after_clone(work: Option<AfterClone>) {
+    *AFTER_CLONE.lock().unwrap_or_else(|e| e.into_inner()) = work;
+}
+
 pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
     // We use a set of channels to communicate between parent and child process.
     // Each channel is uni-directional. Because we will pass these channel to
@@ -103,6 +116,12 @@ pub fn container_main_process(container_args: &ContainerArgs) -> Result<Pid> {
         tracing::error!("failed to fork intermediate process: {}", err);
         ProcessError::IntermediateProcessFailed(err)
     })?;
+
+    // berth's patch: the caller's work for the time the container takes to set itself up.
+    let after_clone = AFTER_CLONE.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(work) = after_clone {
+        work();
+    }
 
     // Close down unused fds. The corresponding fds are duplicated to the
     // child process during clone.

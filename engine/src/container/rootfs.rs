@@ -118,8 +118,18 @@ pub fn ensure_init_layer(root: &Path) -> Result<()> {
     built.at(&dir)
 }
 
-/// Whether a path is a mount point (its device differs from its parent's, or /proc says so).
+/// Whether a path is a mount point: the root of a mount, as `statx` says since Linux 5.8 (one
+/// syscall, where the kernel writes out the whole mount table for a read of mountinfo).
 pub fn is_mountpoint(path: &Path) -> bool {
+    use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
+    let flags = AtFlags::SYMLINK_NOFOLLOW | AtFlags::NO_AUTOMOUNT;
+    match statx(CWD, path, flags, StatxFlags::empty()) {
+        Err(_) => return false,
+        Ok(st) if st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) => {
+            return st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT);
+        }
+        Ok(_) => {}
+    }
     let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
     let target = path.to_string_lossy();
     mounts.lines().any(|line| line.split(' ').nth(4).is_some_and(|mp| unescape(mp) == target))
@@ -153,4 +163,17 @@ pub fn make_dir_in_root(rootfs: &Path, dir: &str) -> std::io::Result<()> {
         current = format!("{}/{part}", current.trim_end_matches('/'));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_are_told_from_plain_directories() {
+        assert!(is_mountpoint(Path::new("/")));
+        assert!(is_mountpoint(Path::new("/proc")));
+        assert!(!is_mountpoint(Path::new("/proc/self/fd")));
+        assert!(!is_mountpoint(Path::new("/no/such/path")));
+    }
 }

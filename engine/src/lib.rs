@@ -10,6 +10,7 @@ pub mod container;
 pub mod db;
 pub mod digest;
 pub mod error;
+pub mod files;
 pub mod images;
 pub mod import;
 pub mod ingest;

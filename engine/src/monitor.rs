@@ -26,7 +26,7 @@ use crate::container::attach;
 use crate::container::health::{self, Checker};
 use crate::container::logs::LogWriter;
 use crate::container::model::{Record, State, Status, ZERO_TIME};
-use crate::container::store::{process_start_time, write_state_at};
+use crate::container::store::{process_start_time, write_state_at, write_state_volatile_at};
 use crate::error::Result;
 use crate::store::{Access, Store};
 use crate::time::now;
@@ -259,7 +259,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 if checker.is_some() {
                     state.health = Some(health::starting());
                 }
-                write_state_at(root, id, &state)?;
+                save_state(root, &record, &state)?;
                 // The store opens while PID 1 runs; the exit is recorded through it.
                 store.begin();
                 if first {
@@ -365,7 +365,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
             if record.host_config.auto_remove {
                 state.monitor_pid = 0;
             }
-            write_state_at(root, id, &state)?;
+            save_state(root, &record, &state)?;
             break code;
         }
         // Docker's backoff: doubling from 100 ms, reset after ten seconds of running.
@@ -374,7 +374,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         }
         state.status = Status::Restarting;
         state.restart_count += 1;
-        write_state_at(root, id, &state)?;
+        save_state(root, &record, &state)?;
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(60));
         if dir.join("stopped").exists() {
@@ -382,7 +382,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
             if record.host_config.auto_remove {
                 state.monitor_pid = 0;
             }
-            write_state_at(root, id, &state)?;
+            save_state(root, &record, &state)?;
             break code;
         }
     };
@@ -406,6 +406,15 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         store.write_state(id, &state)?;
     }
     Ok(())
+}
+
+/// Writes the container's state; a `--rm` container's need not survive a crash.
+fn save_state(root: &Path, record: &Record, state: &State) -> Result<()> {
+    if record.host_config.auto_remove {
+        write_state_volatile_at(root, &record.id, state)
+    } else {
+        write_state_at(root, &record.id, state)
+    }
 }
 
 /// The store, opened on a thread beside other work (about 0.7 ms, most of it the database's

@@ -393,13 +393,13 @@ fn write_network_etc(
         let h = &record.host_config;
         let resolv =
             engine::container::etc::with_dns_options(&host, &[gateway.to_string()], &h.dns_search, &h.dns_options);
-        std::fs::write(dir.join("resolv.conf"), resolv)?;
+        engine::files::replace_volatile(&dir.join("resolv.conf"), resolv.as_bytes())?;
     }
+    // Added to what the monitor just wrote (`etc::write_etc_files`): an append, where a
+    // rewrite of the file makes ext4 write it out at once (`files::replace_volatile`).
     let hostname = &record.config.hostname;
-    let mut hosts = std::fs::read_to_string(dir.join("hosts"))?;
-    hosts.push_str(&format!("{ip}\t{hostname}\n"));
-    hosts.push_str(links);
-    std::fs::write(dir.join("hosts"), hosts)
+    let mut hosts = std::fs::OpenOptions::new().append(true).open(dir.join("hosts"))?;
+    io::Write::write_all(&mut hosts, format!("{ip}\t{hostname}\n{links}").as_bytes())
 }
 
 /// `run`/`create --network NAME`: the network must exist (Docker's message otherwise);

@@ -9,22 +9,28 @@ use crate::error::{IoContext, Result};
 
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
-/// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory.
+/// Writes `hostname`, `hosts` and `resolv.conf` into the container's directory. They are
+/// written anew at every start, so they are replaced without being made durable
+/// (`files::replace_volatile`).
 pub fn write_etc_files(root: &Path, record: &Record) -> Result<()> {
     let dir = super::store::container_dir_at(root, &record.id);
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        crate::files::replace_volatile(&path, text.as_bytes()).at(&path)
+    };
     let hostname = &record.config.hostname;
-    fs::write(dir.join("hostname"), format!("{hostname}\n")).at(dir.join("hostname"))?;
+    write("hostname", format!("{hostname}\n"))?;
     let mut hosts = HOSTS.to_string();
     for entry in &record.host_config.extra_hosts {
         // `name:ip` (Docker's form) or `name=ip` (Compose's); an IPv6 address has colons too.
         let (name, ip) = entry.split_once('=').or_else(|| entry.split_once(':')).unwrap_or((entry, ""));
         hosts.push_str(&format!("{ip}\t{name}\n"));
     }
-    fs::write(dir.join("hosts"), hosts).at(dir.join("hosts"))?;
+    write("hosts", hosts)?;
     let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let h = &record.host_config;
     let text = with_dns_options(&resolv_conf(&host), &h.dns, &h.dns_search, &h.dns_options);
-    fs::write(dir.join("resolv.conf"), text).at(dir.join("resolv.conf"))
+    write("resolv.conf", text)
 }
 
 /// A resolv.conf with the container's own `--dns` servers, `--dns-search` domains and

@@ -286,3 +286,11 @@ pub fn read_state_at(root: &std::path::Path, id: &str) -> Result<State> {
 pub fn write_state_at(root: &std::path::Path, id: &str, state: &State) -> Result<()> {
     write_json(&container_dir_at(root, id).join("state.json"), state)
 }
+
+/// `write_state_at` for a container whose state a reboot makes pointless, a `--rm` one: not
+/// made durable (`files::replace_volatile`).
+pub fn write_state_volatile_at(root: &std::path::Path, id: &str, state: &State) -> Result<()> {
+    let path = container_dir_at(root, id).join("state.json");
+    let bytes = serde_json::to_vec(state).map_err(|source| Error::Json { what: path.display().to_string(), source })?;
+    crate::files::replace_volatile(&path, &bytes).at(&path)
+}

@@ -161,7 +161,15 @@ impl State {
 
     #[instrument(level = "trace")]
     pub fn save(&self, container_root: &Path) -> Result<()> {
-        let state_file_path = Self::file_path(container_root);
+        // berth's patch: the state goes to a new file that is then swapped in, where it was
+        // written over the old file in place. On ext4 the close of a file truncated to zero
+        // starts its writeback at once (auto_da_alloc), about 0.15 ms per save, twice per
+        // start; readers no longer see a half-written file either. The state is the
+        // runtime's, under a run root: it need not survive a crash.
+        let final_path = Self::file_path(container_root);
+        let state_file_path =
+            final_path.with_file_name(format!(".{}.new{}", Self::STATE_FILE_PATH, std::process::id()));
+        let _ = fs::remove_file(&state_file_path);
         let file = fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -203,8 +211,11 @@ impl State {
                 source: err,
             }
         })?;
-
-        Ok(())
+        drop(writer);
+        swap_in(&state_file_path, &final_path).map_err(|err| StateError::WriteStateFile {
+            state_file_path: final_path.to_owned(),
+            source: err,
+        })
     }
 
     pub fn load(container_root: &Path) -> Result<Self> {
@@ -323,6 +334,26 @@ pub struct ContainerProcessState {
     pub metadata: String,
     // State of the container.
     pub state: State,
+}
+
+/// berth's patch: `new` replaces `path` (see `State::save`): exchanged with it, the old file
+/// then removed; renamed onto it when there is nothing to exchange with.
+fn swap_in(new: &Path, path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (new_c, path_c) = (c(new)?, c(path)?);
+    // SAFETY: two NUL-terminated paths that live across the call.
+    let exchanged = unsafe {
+        libc::renameat2(libc::AT_FDCWD, new_c.as_ptr(), libc::AT_FDCWD, path_c.as_ptr(), libc::RENAME_EXCHANGE)
+    };
+    if exchanged == 0 {
+        return fs::remove_file(new);
+    }
+    let renamed = fs::rename(new, path);
+    if renamed.is_err() {
+        let _ = fs::remove_file(new);
+    }
+    renamed
 }
 
 #[cfg(test)]

@@ -13,6 +13,12 @@ hyperfine --warmup 3 --runs 30 --export-markdown "$work/run.md" \
   -n "docker run --rm --network none" "docker run --rm --network none bb true" \
   -n "podman run --rm --network none" "$podman run --rm --network none localhost/bb true"
 cat "$work/run.md"
+# The same commands in interleaved rounds (bench/interleaved.py): the ratios under one
+# machine's moment.
+python3 "$here/interleaved.py" 30 \
+  "berth run --rm --network none=$berth run --rm --network none bb true" \
+  "docker run --rm --network none=docker run --rm --network none bb true" \
+  "podman run --rm --network none=$podman run --rm --network none localhost/bb true"
 
 # The same with each engine's default bridge network (berth's stays up between runs, as docker0).
 # First a pause: the kernel tears down the network namespaces of the runs above in the
@@ -23,6 +29,10 @@ hyperfine --warmup 3 --runs 30 --export-markdown "$work/run-bridge.md" \
   -n "docker run --rm (default bridge)" "docker run --rm bb true" \
   -n "podman run --rm (default bridge)" "$podman run --rm localhost/bb true"
 cat "$work/run-bridge.md"
+python3 "$here/interleaved.py" 30 \
+  "berth run --rm (default bridge)=$berth run --rm bb true" \
+  "docker run --rm (default bridge)=docker run --rm bb true" \
+  "podman run --rm (default bridge)=$podman run --rm localhost/bb true"
 "$berth" network prune -f >/dev/null
 
 memory() {

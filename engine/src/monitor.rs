@@ -77,6 +77,9 @@ pub trait Launcher {
     /// The network part of `delete` alone (its endpoints freed, its namespace unpinned), for a
     /// `--rm` container whose removal is reported before the rest of `delete` runs.
     fn delete_network(&mut self, _record: &Record) {}
+    /// Begins `delete_network` beside the monitor's own work on the exit (the state, the row's
+    /// removal); `delete_network` then waits for it. No fork follows a `--rm` container's exit.
+    fn begin_delete_network(&mut self, _record: &Record) {}
     /// Starts a process in the running container with the caller's fds 0, 1 and 2 as its
     /// stdio (or a pty, with `process.tty`); the caller is its parent.
     fn exec(&mut self, record: &Record, process: &ExecProcess) -> std::result::Result<Started, (i32, String)>;
@@ -329,7 +332,9 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         };
         // A `--rm` container's runtime leftovers (cgroups, state) go after `run` heard that it
         // is removed, below.
-        if !record.host_config.auto_remove {
+        if record.host_config.auto_remove {
+            launcher.begin_delete_network(&record);
+        } else {
             launcher.delete_in_background(&record);
         }
         state.status = Status::Exited;

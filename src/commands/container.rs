@@ -50,6 +50,7 @@ pub(crate) fn launcher(ctx: &Context) -> Box<dyn Launcher> {
         config: ctx.config_path.clone(),
         detaching: Vec::new(),
         plugging: None,
+        releasing: None,
     })
 }
 
@@ -67,6 +68,8 @@ struct NetworkedLauncher {
     /// The first start's network, begun while the monitor prepares the rest (`prepare`): the
     /// container's ID, its sandbox, and the thread reserving its address.
     plugging: Option<(String, netctl::link::PendingSandbox, std::thread::JoinHandle<Reserved>)>,
+    /// The network of a `--rm` container that exited, being freed (`begin_delete_network`).
+    releasing: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The container's endpoints (`reserve`), or why it has none.
@@ -125,10 +128,23 @@ fn plug(
     Ok(())
 }
 
+/// Frees the container's endpoints on its bridge network and unpins its namespace (the kernel
+/// takes it down in the background).
+fn release_network(root: &std::path::Path, record: &Record) {
+    if bridge_network(record).is_some() {
+        if let Ok(networks) = netctl::Networks::open(root) {
+            let _ = networks.release(&record.id);
+        }
+    }
+}
+
 impl Drop for NetworkedLauncher {
     fn drop(&mut self) {
         self.cancel_prepared();
         self.settle();
+        if let Some(thread) = self.releasing.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -263,11 +279,18 @@ impl Launcher for NetworkedLauncher {
     }
 
     fn delete_network(&mut self, record: &Record) {
-        if bridge_network(record).is_some() {
-            if let Ok(networks) = netctl::Networks::open(&self.root) {
-                let _ = networks.release(&record.id);
+        match self.releasing.take() {
+            Some(thread) => {
+                let _ = thread.join();
             }
+            None => release_network(&self.root, record),
         }
+    }
+
+    fn begin_delete_network(&mut self, record: &Record) {
+        let (root, record) = (self.root.clone(), record.clone());
+        let thread = std::thread::Builder::new().name("berth-release".into());
+        self.releasing = thread.spawn(move || release_network(&root, &record)).ok();
     }
 
     /// Finishes the network teardowns begun by `delete_in_background`.

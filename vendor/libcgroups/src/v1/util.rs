@@ -24,7 +24,21 @@ pub enum V1MountPointError {
 
 /// List all cgroup v1 subsystem mount points on the system. This can include unsupported
 /// subsystems, comounted controllers and named hierarchies.
+///
+/// berth's patch: the list is read once per process and kept, and a fork keeps its parent's.
+/// A container's start reads it in three processes (the caller's thread that writes the limits,
+/// the runtime's intermediate process, its init process), each a fork of the one before; the
+/// hierarchies' mount points do not move while a container starts.
 pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
+    static MOUNT_POINTS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    if let Some(mount_points) = MOUNT_POINTS.get() {
+        return Ok(mount_points.clone());
+    }
+    let mount_points = read_subsystem_mount_points()?;
+    Ok(MOUNT_POINTS.get_or_init(|| mount_points).clone())
+}
+
+fn read_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
     let reader = BufReader::new(ProcfsHandle::new()?.open(
         ProcfsBase::ProcSelf,
         "mountinfo",

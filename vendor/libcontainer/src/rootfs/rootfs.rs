@@ -62,7 +62,12 @@ impl RootFS {
 
         let mounter = Mount::new();
 
-        mounter.make_parent_mount_private(rootfs)?;
+        // berth's patch: the parent mount of the rootfs is made private only when it is shared.
+        // After the recursive MS_SLAVE (or MS_PRIVATE) just above, no mount in this namespace
+        // is shared any more, so the lookup (a read and parse of mountinfo) is skipped then.
+        if flags.contains(MsFlags::MS_SHARED) {
+            mounter.make_parent_mount_private(rootfs)?;
+        }
 
         tracing::debug!("mount root fs {:?}", rootfs);
         self.syscall

@@ -21,13 +21,15 @@ fn run_prints_output_and_passes_the_exit_status_through() {
     assert_eq!(run.stderr, "err\n");
     assert_eq!(env.ok(&["run", "--rm", "bb", "true"]).stdout, "");
     assert_eq!(env.ok(&["ps", "-aq"]).stdout, "", "--rm removed them");
-    // Their files, and the runtime's state (removed after their cgroups), go as their monitors
-    // end, just after `run` returned.
+    // Their files, their rootfs mounts, and the runtime's state (removed after their cgroups)
+    // go as their monitors end, just after `run` returned.
+    let root = env.root().to_string_lossy().to_string();
     let files = || {
         [env.root().join("containers"), env.root().join("tmp"), env.path("run/rt"), env.path("run/bundles")]
             .iter()
             .flat_map(|d| std::fs::read_dir(d).into_iter().flatten())
             .count()
+            + std::fs::read_to_string("/proc/mounts").unwrap().matches(&root).count()
     };
     let deadline = Instant::now() + Duration::from_secs(5);
     while files() > 0 {

@@ -19,16 +19,27 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
 
-/// A removed container's directory, moved aside: deleted when this goes. The monitor of a `--rm`
-/// container holds it until it has told `run` that the container is gone, so that `run` does
-/// not wait for the deletion (~1 ms of unlinks).
+/// A removed container's directory, moved aside, its rootfs maybe still mounted in it:
+/// unmounted and deleted when this goes. The monitor of a `--rm` container holds it until it
+/// has told `run` that the container is gone, so that `run` does not wait for the unmount and
+/// the deletion (~1 ms of unlinks).
 pub struct RemovedFiles(Option<PathBuf>);
 
 impl Drop for RemovedFiles {
     fn drop(&mut self) {
         if let Some(dir) = self.0.take() {
+            unmount_merged(&dir);
             let _ = fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// Unmounts the container's rootfs in its directory `dir`, if mounted (the mount goes along
+/// when the directory is moved).
+fn unmount_merged(dir: &std::path::Path) {
+    let merged = dir.join("merged");
+    if crate::container::rootfs::is_mountpoint(&merged) {
+        let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
     }
 }
 
@@ -180,10 +191,13 @@ impl Store {
             Ok(()) => Ok(RemovedFiles(Some(aside))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RemovedFiles(None)),
             // Another filesystem or a leftover in the way: deleted in place, now.
-            Err(_) => match fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(dir),
-                _ => Ok(RemovedFiles(None)),
-            },
+            Err(_) => {
+                unmount_merged(&dir);
+                match fs::remove_dir_all(&dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(dir),
+                    _ => Ok(RemovedFiles(None)),
+                }
+            }
         }
     }
 

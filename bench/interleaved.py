@@ -2,6 +2,8 @@
 """Times commands in interleaved rounds: each round runs every command once, in turn, so a
 minute in which the machine is slow (this project's machine swings by a third within an hour)
 slows every command alike. hyperfine runs all of one command's runs, then the next command's.
+Each command is followed by a pause, so that none is timed while the one before still tears
+down in the background (a daemon's bookkeeping, a network namespace's teardown).
 
 Usage: interleaved.py ROUNDS NAME=COMMAND [NAME=COMMAND ...]
 Prints a markdown table: median, 10th and 90th percentile per command, and each command's
@@ -14,6 +16,7 @@ import sys
 import time
 
 WARMUP = 3
+PAUSE = 0.25
 
 
 def main() -> None:
@@ -29,6 +32,7 @@ def main() -> None:
                 sys.exit(f"interleaved: {name} exited with {done.returncode}: {command}")
             if round_ >= WARMUP:
                 times[name].append(elapsed)
+            time.sleep(PAUSE)
     first = statistics.median(times[commands[0][0]])
     print(f"| Command ({rounds} interleaved rounds) | Median [ms] | p10 [ms] | p90 [ms] | Relative |")
     print("|:---|---:|---:|---:|---:|")

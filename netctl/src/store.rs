@@ -26,6 +26,13 @@ pub struct Endpoint {
     pub ports: Vec<Mapping>,
 }
 
+impl Endpoint {
+    /// `ip`, parsed.
+    pub fn address(&self) -> Result<Ipv4Addr> {
+        self.ip.parse().map_err(|_| Error::Invalid(format!("bad address {}", self.ip)))
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Network {
     pub id: String,
@@ -309,7 +316,7 @@ impl Networks {
 
     /// Gives the container an address on the network (the one asked for, or the next free) and
     /// its host ports; returns the network and the endpoint. Its interface is plugged in after
-    /// (`plug_sandbox`, or `attach` for a further network).
+    /// (`plug_sandbox`, or `plug_interface` on a further network).
     pub fn reserve(
         &self,
         key: &str,
@@ -357,9 +364,8 @@ impl Networks {
     ) -> Result<()> {
         let plugged = (|| {
             let prefix = network.subnet()?.prefix;
-            let ip = endpoint.ip.parse().map_err(|_| Error::Invalid(format!("bad address {}", endpoint.ip)))?;
             let gateway = (!network.internal).then(|| network.gateway.parse().expect("checked"));
-            sandbox.finish(&network.bridge, ip, prefix, gateway)?;
+            sandbox.finish(&network.bridge, endpoint.address()?, prefix, gateway)?;
             nat::publish(container_id, network, &endpoint.ip, &endpoint.ports)
         })();
         if plugged.is_err() {
@@ -368,24 +374,8 @@ impl Networks {
         plugged
     }
 
-    /// Gives the container `eth<index>` (index >= 1, in the namespace it has) on a further
-    /// network, at an address of it (`reserve`); returns the network and the endpoint.
-    pub fn attach(
-        &self,
-        key: &str,
-        container_id: &str,
-        container_name: &str,
-        ip: Option<&str>,
-        aliases: &[String],
-        index: usize,
-    ) -> Result<(Network, Endpoint)> {
-        let (network, endpoint) = self.reserve(key, container_id, container_name, ip, aliases, &[])?;
-        self.plug_interface(&network, &endpoint, container_id, index)?;
-        Ok((network, endpoint))
-    }
-
-    /// Gives the container `eth<index>` (index >= 1) at its endpoint on a further network
-    /// (`reserve`). On failure that endpoint goes.
+    /// Gives the container `eth<index>` (index >= 1, in the namespace it has) at its endpoint
+    /// on a further network (`reserve`). On failure that endpoint goes.
     pub fn plug_interface(
         &self,
         network: &Network,
@@ -394,8 +384,7 @@ impl Networks {
         index: usize,
     ) -> Result<()> {
         let up = network.subnet().and_then(|subnet| {
-            let ip = endpoint.ip.parse().map_err(|_| Error::Invalid(format!("bad address {}", endpoint.ip)))?;
-            link::interface_up(container_id, index, &network.bridge, ip, subnet.prefix)
+            link::interface_up(container_id, index, &network.bridge, endpoint.address()?, subnet.prefix)
         });
         if up.is_err() {
             let _ = self.detach_from(&network.id, container_id, index);

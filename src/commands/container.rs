@@ -288,6 +288,9 @@ impl Launcher for NetworkedLauncher {
     }
 
     fn begin_delete_network(&mut self, record: &Record) {
+        if bridge_network(record).is_none() {
+            return;
+        }
         let (root, record) = (self.root.clone(), record.clone());
         let thread = std::thread::Builder::new().name("berth-release".into());
         self.releasing = thread.spawn(move || release_network(&root, &record)).ok();
@@ -322,7 +325,10 @@ pub(crate) fn connect_endpoint(
     index: usize,
 ) -> netctl::Result<(netctl::Network, netctl::Endpoint)> {
     let ip = Some(extra.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty());
-    networks.attach(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, index)
+    let (network, endpoint) =
+        networks.reserve(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, &[])?;
+    networks.plug_interface(&network, &endpoint, &record.id, index)?;
+    Ok((network, endpoint))
 }
 
 /// The DNS server listens on the gateways of the container's further networks too.

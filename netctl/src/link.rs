@@ -6,10 +6,10 @@
 //! links these exact versions, so they add no crate to the build; the message types (links with
 //! nested veth peer and link info, addresses, routes) are typed, so no attribute is laid out by
 //! hand; and a blocking socket is all this needs: one request, its ACK, next. `rtnetlink` is
-//! async (tokio), and the monitor that begins a sandbox (`sandbox_begin`) forks once its threads have ended; `neli`
-//! would be a second netlink stack in the binary. Replies are read at the header level only
-//! (the ACK's code and extended message, a link's index), so new kernel attributes never fail
-//! a request that succeeded.
+//! async (tokio), and the monitor that begins a sandbox (`sandbox_begin`) forks once its
+//! threads have ended; `neli` would be a second netlink stack in the binary. Replies are read
+//! at the header level only (the ACK's code and extended message, a link's index), so new
+//! kernel attributes never fail a request that succeeded.
 //!
 //! The namespace is made as `ip netns add` makes it, so `ip netns` still lists it: a file under
 //! `/var/run/netns` (a shared mount point) with the namespace of a thread that did

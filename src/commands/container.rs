@@ -97,8 +97,7 @@ fn reserve(root: &std::path::Path, record: &Record, network: &str) -> Reserved {
         .map_err(|e| e.to_string())?;
     let mut extras = Vec::new();
     for extra in &record.extra_networks {
-        let ip = Some(extra.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty());
-        match networks.reserve(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, &[]) {
+        match reserve_extra(&networks, record, extra) {
             Ok(reserved) => extras.push(reserved),
             Err(e) => {
                 let _ = networks.detach(&record.id);
@@ -324,11 +323,20 @@ pub(crate) fn connect_endpoint(
     extra: &engine::container::model::ExtraNetwork,
     index: usize,
 ) -> netctl::Result<(netctl::Network, netctl::Endpoint)> {
-    let ip = Some(extra.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty());
-    let (network, endpoint) =
-        networks.reserve(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, &[])?;
+    let (network, endpoint) = reserve_extra(networks, record, extra)?;
     networks.plug_interface(&network, &endpoint, &record.id, index)?;
     Ok((network, endpoint))
+}
+
+/// The container's address (the one it asks for, or the next free) on one of its further
+/// networks.
+fn reserve_extra(
+    networks: &netctl::Networks,
+    record: &Record,
+    extra: &engine::container::model::ExtraNetwork,
+) -> netctl::Result<(netctl::Network, netctl::Endpoint)> {
+    let ip = Some(extra.endpoint.ipv4_address.as_str()).filter(|ip| !ip.is_empty());
+    networks.reserve(&extra.name, &record.id, &record.name, ip, &extra.endpoint.aliases, &[])
 }
 
 /// The DNS server listens on the gateways of the container's further networks too.

@@ -64,6 +64,12 @@ fn run_flags_take_effect_inside() {
     assert_eq!(out(&["-h", "box", "bb", "hostname"]), "box\n");
     assert_eq!(out(&["-u", "nobody", "bb", "id", "-u"]), "65534\n");
     assert_eq!(out(&["-u", "1234:5678", "bb", "sh", "-c", "echo $(id -u):$(id -g)"]), "1234:5678\n");
+    // HOME, as Docker's: the user's home from the image's passwd, "/" for a user without an
+    // entry, the container's own when it sets one.
+    assert_eq!(out(&["bb", "sh", "-c", "echo $HOME"]), "/root\n");
+    assert_eq!(out(&["-u", "nobody", "bb", "sh", "-c", "echo $HOME"]), "/nonexistent\n");
+    assert_eq!(out(&["-u", "1234", "bb", "sh", "-c", "echo $HOME"]), "/\n");
+    assert_eq!(out(&["-e", "HOME=/mine", "bb", "sh", "-c", "echo $HOME"]), "/mine\n");
     assert_eq!(out(&["--entrypoint", "echo", "bb", "a", "b"]), "a b\n");
     // PID 1 (the shell: `; true` keeps it from exec'ing ls) holds only stdio. No pipe in the
     // command: the shell would hold the pipe's ends while ls reads /proc/1/fd.

@@ -189,6 +189,13 @@ pub fn process(args: &[String], env: &[String], cwd: &str, tty: bool, identity: 
     if tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
+    // HOME from the user's passwd entry ("/" without one) when the image sets none, as runc's
+    // init does. The runtime would otherwise look the user up itself, through glibc's NSS
+    // inside the container, on the way to PID 1 (an exec's identity has no home: it does).
+    if !identity.home.is_empty() && !env.iter().any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty())) {
+        env.retain(|e| !e.starts_with("HOME="));
+        env.push(format!("HOME={}", identity.home));
+    }
     let mut process = json!({
         "terminal": tty,
         "user": {"uid": identity.uid, "gid": identity.gid},

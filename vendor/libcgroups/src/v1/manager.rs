@@ -88,12 +88,17 @@ impl Manager {
         // berth's patch: mountinfo and /proc/self/cgroup are read once here, not once per
         // controller (twelve times each).
         let mount_points = util::list_subsystem_mount_points();
-        let cgroups = Self::own_cgroups();
+        // berth's patch: the process's own cgroups are only read for an empty path, the one
+        // case that needs them (each controller's path is then the process's own).
+        let cgroups = if cgroup_path.as_os_str().is_empty() { Some(Self::own_cgroups()) } else { None };
         let mut subsystems = HashMap::new();
         for subsystem in CONTROLLERS {
             let path = match (&mount_points, &cgroups) {
-                (Ok(mount_points), Ok(cgroups)) => {
-                    Self::get_subsystem_path(cgroup_path, subsystem, mount_points, cgroups)
+                (Ok(mount_points), None) => {
+                    Self::get_subsystem_path(cgroup_path, subsystem, mount_points, None)
+                }
+                (Ok(mount_points), Some(Ok(cgroups))) => {
+                    Self::get_subsystem_path(cgroup_path, subsystem, mount_points, Some(cgroups))
                 }
                 _ => Err(V1ManagerError::SubsystemDoesNotExist),
             };
@@ -119,21 +124,22 @@ impl Manager {
         cgroup_path: &Path,
         subsystem: &CtrlType,
         mount_points: &[PathBuf],
-        cgroups: &ProcessCGroups,
+        cgroups: Option<&ProcessCGroups>,
     ) -> Result<PathBuf, V1ManagerError> {
         tracing::debug!("Get path for subsystem: {}", subsystem);
         let mount_point = util::find_subsystem_mount_point(mount_points, subsystem)?;
 
-        let cgroup = cgroups
-            .0
-            .iter()
-            .find(|c| c.controllers.contains(&subsystem.to_string()))
-            .ok_or(V1ManagerError::SubsystemDoesNotExist)?;
-
-        let p = if cgroup_path.as_os_str().is_empty() {
-            mount_point.join_safely(Path::new(&cgroup.pathname))?
-        } else {
-            mount_point.join_safely(cgroup_path)?
+        // The process's own cgroup when there are `cgroups` (an empty path), else `cgroup_path`.
+        let p = match cgroups {
+            Some(cgroups) => {
+                let cgroup = cgroups
+                    .0
+                    .iter()
+                    .find(|c| c.controllers.contains(&subsystem.to_string()))
+                    .ok_or(V1ManagerError::SubsystemDoesNotExist)?;
+                mount_point.join_safely(Path::new(&cgroup.pathname))?
+            }
+            None => mount_point.join_safely(cgroup_path)?,
         };
 
         Ok(p)

@@ -1,4 +1,4 @@
-use std::fs::{Permissions, canonicalize};
+use std::fs::Permissions;
 use std::io::{BufRead, BufReader, ErrorKind};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -655,14 +655,23 @@ impl Mount {
 
         let source = m.source().as_ref().ok_or(MountError::NoSource)?;
         let dir_perm = Permissions::from_mode(0o755);
-        let src = if is_bind(m) {
-            let src = canonicalize(source).map_err(|err| {
-                tracing::error!("failed to canonicalize {:?}: {}", source, err);
-                err
-            })?;
-
-            if src.is_dir() {
+        // berth's patch: a bind's source is not canonicalized (a readlink per component of
+        // its path): `open_tree` below follows its symlinks as the realpath did, and a
+        // `statx` says whether it is a directory. A file's mount point that exists already
+        // (the container's /etc/hosts) is used as found, before any `mkdir_all` or create.
+        let (src, existing_dest) = if is_bind(m) {
+            let src = PathBuf::from(source);
+            if fs::metadata(&src)
+                .map_err(|err| {
+                    tracing::error!("failed to stat bind source {:?}: {}", source, err);
+                    err
+                })?
+                .is_dir()
+            {
                 root.mkdir_all(container_dest, &dir_perm)?;
+                (src, None)
+            } else if let Ok(found) = root.resolve(container_dest) {
+                (src, Some(found))
             } else {
                 let parent = container_dest
                     .parent()
@@ -684,15 +693,17 @@ impl Mount {
                         .map(|_| ())
                         .map_err(|_| create_err),
                 }?;
-            };
-
-            src
+                (src, None)
+            }
         } else {
             root.mkdir_all(container_dest, &dir_perm)?;
-            PathBuf::from(source)
+            (PathBuf::from(source), None)
         };
 
-        let dest: OwnedFd = root.resolve(container_dest)?.into();
+        let dest: OwnedFd = match existing_dest {
+            Some(found) => found.into(),
+            None => root.resolve(container_dest)?.into(),
+        };
         let dest_fd = dest.as_fd();
 
         // fd-based mount flow:

@@ -85,17 +85,11 @@ impl Device {
     {
         let old_mode = umask(Mode::from_bits_truncate(0o000));
         // berth's patch: the container's /dev, resolved once inside the rootfs, for the
-        // devices made right in it (`mknod_in_dev`).
-        let dev_dir = if bind {
-            None
-        } else {
-            Some(
-                pathrs::Root::open(rootfs)
-                    .and_then(|root| root.resolve("/dev"))
-                    .map(OwnedFd::from)
-                    .map_err(|err| DeviceError::Other(err.into()))?,
-            )
-        };
+        // devices made right in it (`mknod_in_dev`); without one, each device makes it.
+        let dev_dir = (!bind)
+            .then(|| pathrs::Root::open(rootfs).and_then(|root| root.resolve("/dev")).ok())
+            .flatten()
+            .map(OwnedFd::from);
         devices
             .into_iter()
             .map(|dev| {

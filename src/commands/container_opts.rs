@@ -113,6 +113,10 @@ pub(crate) fn parse_volume(s: &str) -> Result<MountSpec> {
     }
     let kind = if source.starts_with('/') || source.starts_with('.') { "bind" } else { "volume" };
     let source = if kind == "bind" {
+        // Docker's `-v` (not `--mount`) makes a missing host path, as a directory.
+        if !std::path::Path::new(source).exists() {
+            std::fs::create_dir_all(source).with_context(|| format!("creating the bind source {source}"))?;
+        }
         std::fs::canonicalize(source)
             .with_context(|| {
                 format!("invalid mount config for type \"bind\": bind source path does not exist: {source}")

@@ -89,6 +89,14 @@ fn run_flags_take_effect_inside() {
     assert_eq!(std::fs::read_to_string(host_dir.join("out.txt")).unwrap(), "back\n");
     let ro_bind = format!("{}:/shared:ro", host_dir.display());
     assert_ne!(env.run(&["run", "--rm", "-v", &ro_bind, "bb", "touch", "/shared/y"]).code, 0);
+    // `-v` makes a missing host path, as a directory, as Docker's does; `--mount` refuses it.
+    let missing = env.path("made/by/v");
+    let made = format!("{}:/made", missing.display());
+    assert_eq!(out(&["-v", &made, "bb", "sh", "-c", "test -d /made && echo dir"]), "dir\n");
+    assert!(missing.is_dir(), "the host directory was made");
+    let refused = format!("type=bind,source={},target=/x", env.path("absent").display());
+    let err = env.fails(&["run", "--rm", "--mount", &refused, "bb", "true"], 125);
+    assert!(err.contains("bind source path does not exist"), "{err}");
     // Capabilities: Docker's default set has no NET_ADMIN; --cap-drop ALL leaves none.
     let caps = out(&["bb", "sh", "-c", "grep CapEff /proc/1/status"]);
     assert_eq!(caps.trim(), "CapEff:\t00000000a80425fb", "Docker's default capabilities");

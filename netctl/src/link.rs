@@ -177,9 +177,7 @@ fn plug_sandbox(
 ) -> Result<()> {
     let Sockets { mut inside, mut host } = sockets;
     let veth = host_veth(container_id);
-    let master = host.index(bridge)?;
-    add_veth_pair(&mut host, &veth, Some(master), "eth0", &netns_path(container_id))?;
-    write_hairpin(&veth)?;
+    add_bridge_port(&mut host, bridge, &veth, "eth0", &netns_path(container_id))?;
     let eth0 = inside.index("eth0")?;
     inside.add_address(eth0, "eth0", ip, prefix)?;
     inside.set_up("eth0")?;
@@ -190,25 +188,23 @@ fn plug_sandbox(
     Ok(())
 }
 
-/// Hairpin, so a container reaches itself through a published port (sysfs: one write, where
-/// netlink would take a second request: the port's flags are not set at its creation).
-fn write_hairpin(veth: &str) -> Result<()> {
-    write_knob(&format!("/sys/class/net/{veth}/brport/hairpin_mode"))
-}
-
-/// A veth pair: `veth` on the host, up (a port of the bridge `master`, if given); its peer
-/// `inner` in the namespace pinned at `namespace`.
-fn add_veth_pair(host: &mut Netlink, veth: &str, master: Option<u32>, inner: &str, namespace: &Path) -> Result<()> {
+/// A veth pair: `veth` on the host, up, a hairpin port of `bridge`; its peer `inner` in the
+/// namespace pinned at `namespace`.
+fn add_bridge_port(host: &mut Netlink, bridge: &str, veth: &str, inner: &str, namespace: &Path) -> Result<()> {
+    let master = host.index(bridge)?;
     let file = File::open(namespace).map_err(|e| Error::Io { path: namespace.to_path_buf(), source: e })?;
-    // `ip link add VETH up [master BRIDGE] type veth peer name INNER netns NS`, in one message.
+    // `ip link add VETH up master BRIDGE type veth peer name INNER netns NS`, in one message.
     let mut peer = LinkMessage::default();
     peer.attributes.push(LinkAttribute::IfName(inner.into()));
     peer.attributes.push(LinkAttribute::NetNsFd(file.as_raw_fd()));
     host.add_link(
         veth,
-        master,
+        Some(master),
         vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer)))],
-    )
+    )?;
+    // Hairpin, so a container reaches itself through a published port (sysfs: one write, where
+    // netlink would take a second request: the port's flags are not set at its creation).
+    write_knob(&format!("/sys/class/net/{veth}/brport/hairpin_mode"))
 }
 
 /// Removes the container's namespace and veth pair, whatever is left of them; when it returns,
@@ -554,9 +550,7 @@ fn add_interface(container_id: &str, index: usize, bridge: &str, ip: Ipv4Addr, p
     let name = format!("eth{index}");
     let mut inside = netlink_in(&path)?;
     let mut host = Netlink::open()?;
-    let master = host.index(bridge)?;
-    add_veth_pair(&mut host, &veth, Some(master), &name, &path)?;
-    write_hairpin(&veth)?;
+    add_bridge_port(&mut host, bridge, &veth, &name, &path)?;
     let inner = inside.index(&name)?;
     inside.add_address(inner, &name, ip, prefix)?;
     inside.set_up(&name)

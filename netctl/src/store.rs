@@ -80,6 +80,7 @@ pub struct CreateOptions {
     pub labels: BTreeMap<String, String>,
 }
 
+#[derive(Clone)]
 pub struct Networks {
     dir: PathBuf,
 }

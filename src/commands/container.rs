@@ -111,12 +111,11 @@ fn reserve(root: &std::path::Path, record: &Record, network: &str) -> Reserved {
 /// Plugs the container's sandbox in at its reserved endpoints: `eth0`, and an interface on
 /// each further network. An error leaves none of them.
 fn plug(
-    root: &std::path::Path,
+    networks: &netctl::Networks,
     id: &str,
     sandbox: netctl::link::PendingSandbox,
     reserved: &Reservation,
 ) -> std::result::Result<(), String> {
-    let networks = netctl::Networks::open(root).map_err(|e| e.to_string())?;
     networks.plug_sandbox(sandbox, &reserved.network, &reserved.endpoint, id).map_err(|e| e.to_string())?;
     for (i, (network, endpoint)) in reserved.extras.iter().enumerate() {
         if let Err(e) = networks.plug_interface(network, endpoint, id, i + 1) {
@@ -255,8 +254,8 @@ impl Launcher for NetworkedLauncher {
         // The runtime joins the namespace by its path; its interfaces come while the runtime
         // sets the container up.
         self.inner.join_network_namespace(Some(netctl::link::netns_path(&record.id)));
-        let (root, id) = (self.root.clone(), record.id.clone());
-        self.inner.beside_setup(Box::new(move || plug(&root, &id, sandbox, &reserved)));
+        let (plugging, id) = (networks.clone(), record.id.clone());
+        self.inner.beside_setup(Box::new(move || plug(&plugging, &id, sandbox, &reserved)));
         let started = self.inner.start(record, rootfs, dir);
         if started.is_err() {
             let _ = networks.detach(&record.id);

@@ -659,8 +659,8 @@ impl Mount {
         // its path): `open_tree` below follows its symlinks as the realpath did, and a
         // `statx` says whether it is a directory. A file's mount point that exists already
         // (the container's /etc/hosts) is used as found, before any `mkdir_all` or create.
-        let (src, existing_dest) = if is_bind(m) {
-            let src = PathBuf::from(source);
+        let src = PathBuf::from(source);
+        let existing_dest = if is_bind(m) {
             if fs::metadata(&src)
                 .map_err(|err| {
                     tracing::error!("failed to stat bind source {:?}: {}", source, err);
@@ -669,9 +669,9 @@ impl Mount {
                 .is_dir()
             {
                 root.mkdir_all(container_dest, &dir_perm)?;
-                (src, None)
+                None
             } else if let Ok(found) = root.resolve(container_dest) {
-                (src, Some(found))
+                Some(found)
             } else {
                 let parent = container_dest
                     .parent()
@@ -693,11 +693,11 @@ impl Mount {
                         .map(|_| ())
                         .map_err(|_| create_err),
                 }?;
-                (src, None)
+                None
             }
         } else {
             root.mkdir_all(container_dest, &dir_perm)?;
-            (PathBuf::from(source), None)
+            None
         };
 
         let dest: OwnedFd = match existing_dest {

@@ -197,6 +197,7 @@ fn add_bridge_port(host: &mut Netlink, bridge: &str, veth: &str, inner: &str, na
     let mut peer = LinkMessage::default();
     peer.attributes.push(LinkAttribute::IfName(inner.into()));
     peer.attributes.push(LinkAttribute::NetNsFd(file.as_raw_fd()));
+    peer.attributes.extend([LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)]);
     host.add_link(
         veth,
         Some(master),
@@ -410,6 +411,11 @@ impl Netlink {
         if let Some(master) = master {
             link.attributes.push(LinkAttribute::Controller(master));
         }
+        // One queue each way, as a veth ends up with anyway: without them the kernel makes it
+        // one per CPU, then cuts the pair down to one, an RCU grace period for each end
+        // (`veth_init_queues`). A bridge has one by default.
+        link.attributes.push(LinkAttribute::NumTxQueues(1));
+        link.attributes.push(LinkAttribute::NumRxQueues(1));
         let kind = info.iter().find_map(|i| if let LinkInfo::Kind(kind) = i { Some(kind.to_string()) } else { None });
         link.attributes.push(LinkAttribute::LinkInfo(info));
         self.request(RouteNetlinkMessage::NewLink(link), NLM_F_CREATE | NLM_F_EXCL)

@@ -1,6 +1,7 @@
-//! The runtime behind the monitor: youki's `libcontainer`, driven in-process. Each container's
-//! bundle (the OCI spec) is written to `<runroot>/bundles/<id>`; libcontainer keeps its own
-//! state under `<runroot>/rt/<id>`. Called only from single-threaded processes (the monitor,
+//! The runtime behind the monitor: youki's `libcontainer`, driven in-process. It gets each
+//! container's OCI spec in memory, and keeps its own state under `<runroot>/rt/<id>`, which is
+//! also the bundle: the spec is written there once the container runs, for `exec` (whose own
+//! process spec goes to a file under `<runroot>/bundles`). Called only from single-threaded processes (the monitor,
 //! the CLI's `exec`): libcontainer clones the caller.
 
 use std::path::{Path, PathBuf};
@@ -86,14 +87,6 @@ impl RuntimeLauncher {
         record.id[..32].to_string()
     }
 
-    fn write_bundle(&self, record: &Record, spec: &serde_json::Value) -> Result<PathBuf, String> {
-        let bundle = self.bundles.join(Self::runtime_id(record));
-        std::fs::create_dir_all(&bundle).map_err(|e| format!("creating {}: {e}", bundle.display()))?;
-        let path = bundle.join("config.json");
-        std::fs::write(&path, spec.to_string()).map_err(|e| format!("writing {}: {e}", path.display()))?;
-        Ok(bundle)
-    }
-
     /// A console socket for a tty process (`None` without a tty).
     fn console(&self, tty: bool, name: &str) -> Result<Option<ConsoleSocket>, (i32, String)> {
         if !tty {
@@ -147,8 +140,13 @@ impl RuntimeLauncher {
         };
         let spec =
             spec::spec(record, rootfs, dir, &self.volumes, &identity, &Namespaces { network }).map_err(|m| (125, m))?;
-        let bundle = self.write_bundle(record, &spec).map_err(|m| (125, m))?;
+        // Handed to the runtime as it is (a vendored libcontainer patch), and written to the
+        // bundle once the container runs.
+        let spec_text = spec.to_string();
+        let spec: libcontainer::oci_spec::runtime::Spec =
+            serde_json::from_str(&spec_text).map_err(|e| (125, format!("the runtime spec: {e}")))?;
         let id = Self::runtime_id(record);
+        let bundle = self.state.join(&id);
         self.remove_stale(&id);
         let console = self.console(record.config.tty, &id)?;
         // The runtime's intermediate process, a fork made during the build, then only joins
@@ -167,7 +165,7 @@ impl RuntimeLauncher {
             .with_executor(DefaultExecutor {})
             .with_console_socket(console.as_ref().map(|c| c.path()))
             .with_root_path(&self.state)
-            .and_then(|b| b.as_init(&bundle).with_systemd(false).with_detach(true).build());
+            .and_then(|b| b.as_init(&bundle).with_spec(spec).with_systemd(false).with_detach(true).build());
         set_cgroup_resources_applied(false);
         // Not run if the build failed before its clone: dropped here.
         set_after_clone(None);
@@ -218,6 +216,10 @@ impl RuntimeLauncher {
             return Err((125, format!("starting the container: {}", describe(&e))));
         }
         self.mount_namespace = mount_namespace;
+        // For `exec`, whose runtime reads the container's spec from its bundle; written while
+        // PID 1 runs, and before the start is reported. Not a failed start if this fails: an
+        // `exec` then says what is missing.
+        let _ = std::fs::write(bundle.join("config.json"), spec_text);
         let pid =
             container.pid().map(|p| p.as_raw()).ok_or_else(|| (125, "the runtime reported no PID".to_string()))?;
         Ok(Started { pid, console: master })
@@ -315,6 +317,7 @@ impl Launcher for RuntimeLauncher {
             let _ = super::cgroup::remove_empty(&cgroups, Duration::from_millis(100));
         }
         let _ = std::fs::remove_dir_all(self.state.join(&id));
+        // Where an older berth wrote the container's spec.
         let _ = std::fs::remove_dir_all(self.bundles.join(&id));
     }
 
@@ -327,8 +330,10 @@ impl Launcher for RuntimeLauncher {
         };
         let spec = spec::process(&process.args, &process.env, &process.cwd, process.tty, &identity, record);
         let name = format!("exec-{}", std::process::id());
-        let path = self.bundles.join(Self::runtime_id(record)).join(format!("{name}.json"));
-        std::fs::write(&path, spec.to_string()).map_err(|e| (125, format!("writing {}: {e}", path.display())))?;
+        let path = self.bundles.join(format!("{}-{name}.json", Self::runtime_id(record)));
+        std::fs::create_dir_all(&self.bundles)
+            .and_then(|()| std::fs::write(&path, spec.to_string()))
+            .map_err(|e| (125, format!("writing {}: {e}", path.display())))?;
         let console = self.console(process.tty, &name)?;
         let pid = ContainerBuilder::new(Self::runtime_id(record), SyscallType::default())
             .with_executor(DefaultExecutor {})

@@ -1,11 +1,12 @@
-# Shared by the bench scripts: a release berth, a busybox rootfs, running docker and podman.
+# Shared by the bench scripts: a berth as shipped (release-lto), a busybox rootfs, running docker and podman.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
 work=${BENCH_WORK:-/tmp/berth-bench}
 mkdir -p "$work"
-# BERTH_BIN: a berth binary to measure instead of a fresh release build.
-berth="${BERTH_BIN:-$top/target/release/berth}"
+# BERTH_BIN: a berth binary to measure instead of a fresh build of the shipped profile
+# (`release-lto`, Cargo.toml).
+berth="${BERTH_BIN:-$top/target/release-lto/berth}"
 
 need() { command -v "$1" >/dev/null || { echo "bench: $1 is missing (apt-get install $2)" >&2; exit 1; }; }
 
@@ -13,7 +14,7 @@ setup_bench() {
   need hyperfine hyperfine
   need podman podman
   need dockerd docker.io
-  [ -n "${BERTH_BIN:-}" ] || (cd "$top" && cargo build --release -q)
+  [ -n "${BERTH_BIN:-}" ] || (cd "$top" && cargo build --profile release-lto -q)
   # Docker's daemon, started here if none runs (Debian's docker.io).
   if ! docker info >/dev/null 2>&1; then
     (dockerd >"$work/dockerd.log" 2>&1 &)

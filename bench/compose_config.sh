@@ -4,7 +4,7 @@
 source "$(dirname "$0")/common.sh"
 need hyperfine hyperfine
 need docker-compose docker-compose
-(cd "$top" && cargo build --release -q)
+(cd "$top" && cargo build --profile release-lto -q)
 
 # A large project in the shape of real ones: images, ports, environment, volumes, networks,
 # depends_on with conditions, healthchecks, labels, interpolation from .env.

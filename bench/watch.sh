@@ -5,7 +5,7 @@
 # docker-compose is v1, which has no `watch`.
 # Usage: bench/watch.sh  (BERTH_BIN=target/debug/berth to measure a debug build)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-[ -n "${BERTH_BIN:-}" ] || (cd "$top" && cargo build --release -q)
+[ -n "${BERTH_BIN:-}" ] || (cd "$top" && cargo build --profile release-lto -q)
 need python3 python3
 busybox_rootfs
 dir=$(mktemp -d "$work/watch.XXXXXX")

@@ -62,6 +62,10 @@ pub trait Launcher {
     /// (or, with `Config.tty`, a pty whose master is returned). The monitor is its parent.
     /// Errors carry the exit status to report.
     fn start(&mut self, record: &Record, rootfs: &Path, etc: &Path) -> std::result::Result<Started, (i32, String)>;
+    /// Work for the next `start` to run as soon as this process has made the last fork it
+    /// makes for it (threads may start then), unless the start fails before. Without it, or
+    /// where the launcher has no such moment, the work is dropped.
+    fn after_fork(&mut self, _work: AfterFork) {}
     /// Removes what the runtime keeps for the container (cgroups, state), after it exited.
     fn delete(&mut self, record: &Record);
     /// `delete` in two steps: this one starts what the kernel finishes in the background (a
@@ -228,6 +232,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                 let stdio = Stdio::new(record.config.open_stdin).map_err(|e| io_err(&dir, e))?;
                 // No thread of this process runs while the runtime forks it.
                 store.settle()?;
+                store.begin_after_fork(launcher);
                 let started = checked.and_then(|()| stdio.with_as_std_fds(|| launcher.start(&record, &rootfs, &dir)));
                 let (pid, console) = match started {
                     Ok(Started { pid, console }) => (pid, console),
@@ -429,15 +434,48 @@ struct LazyStore {
     root: PathBuf,
     opening: Option<std::thread::JoinHandle<Result<Store>>>,
     store: Option<Store>,
+    /// Where the launcher puts the opening thread it began after its fork (`begin_after_fork`).
+    handed: Option<std::sync::Arc<std::sync::Mutex<Option<std::thread::JoinHandle<Result<Store>>>>>>,
 }
+
+/// Work given to `Launcher::after_fork`.
+pub type AfterFork = Box<dyn FnOnce() + Send>;
 
 impl LazyStore {
     fn new(root: &Path) -> LazyStore {
-        LazyStore { root: root.to_path_buf(), opening: None, store: None }
+        LazyStore { root: root.to_path_buf(), opening: None, store: None, handed: None }
+    }
+
+    /// Has the launcher begin to open the store on a thread as soon as the start's last fork is
+    /// made (`Launcher::after_fork`): the intermediate and init processes set the container up
+    /// meanwhile, and the store is open by the time PID 1 exits (the exit waited about 0.2 ms
+    /// for it when the opening began once PID 1 ran).
+    fn begin_after_fork(&mut self, launcher: &mut dyn Launcher) {
+        if self.store.is_some() || self.opening.is_some() {
+            return;
+        }
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (root, handed) = (self.root.clone(), slot.clone());
+        launcher.after_fork(Box::new(move || {
+            let thread = std::thread::Builder::new().name("berth-store".into());
+            let opening = thread.spawn(move || Store::open(&root, Access::None)).ok();
+            *handed.lock().unwrap_or_else(|e| e.into_inner()) = opening;
+        }));
+        self.handed = Some(slot);
+    }
+
+    /// The thread the launcher began, if it did.
+    fn take_handed(&mut self) {
+        if let Some(slot) = self.handed.take() {
+            if let Some(thread) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                self.opening = Some(thread);
+            }
+        }
     }
 
     /// Begins to open the store on a thread, unless it is open or opening.
     fn begin(&mut self) {
+        self.take_handed();
         if self.store.is_none() && self.opening.is_none() {
             let root = self.root.clone();
             let thread = std::thread::Builder::new().name("berth-store".into());
@@ -447,6 +485,7 @@ impl LazyStore {
 
     /// Waits for the opening thread, if there is one.
     fn settle(&mut self) -> Result<()> {
+        self.take_handed();
         if let Some(thread) = self.opening.take() {
             let opened =
                 thread.join().unwrap_or_else(|_| Err(crate::Error::Invalid("the store's thread panicked".into())));

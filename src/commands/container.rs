@@ -263,6 +263,10 @@ impl Launcher for NetworkedLauncher {
         started
     }
 
+    fn after_fork(&mut self, work: engine::monitor::AfterFork) {
+        self.inner.after_fork(work);
+    }
+
     fn delete(&mut self, record: &Record) {
         self.delete_in_background(record);
         self.settle();

@@ -41,6 +41,8 @@ pub struct RuntimeLauncher {
     /// Work for the next start that must be done before PID 1 runs but not before the
     /// runtime's clone (`beside_setup`).
     beside_setup: Option<BesideSetup>,
+    /// Work for the next start once its last fork is made (`Launcher::after_fork`).
+    after_fork: Vec<crate::monitor::AfterFork>,
     /// The running container's mount namespace, held until `delete`: when the last process
     /// leaves a namespace with mounts, its exit waits for an RCU grace period while the kernel
     /// unmounts them (~0.2 ms), before its parent hears of it. With this held, that happens on
@@ -64,6 +66,7 @@ impl RuntimeLauncher {
             cgroups: None,
             seccomp_program: None,
             beside_setup: None,
+            after_fork: Vec::new(),
             mount_namespace: None,
         }
     }
@@ -152,15 +155,22 @@ impl RuntimeLauncher {
         // The runtime's intermediate process, a fork made during the build, then only joins
         // the cgroups (vendor/README.md).
         set_cgroup_resources_applied(resources_applied);
-        let beside = beside_setup.map(|work| {
-            let thread = std::sync::Arc::new(std::sync::Mutex::new(None));
-            let slot = thread.clone();
+        // This process forks only the intermediate process: what waits for the last fork runs
+        // right after it, with the beside work's thread.
+        let after_fork = std::mem::take(&mut self.after_fork);
+        let beside = beside_setup.as_ref().map(|_| std::sync::Arc::new(std::sync::Mutex::new(None)));
+        if beside.is_some() || !after_fork.is_empty() {
+            let slot = beside.clone();
             set_after_clone(Some(Box::new(move || {
-                let spawned = std::thread::Builder::new().name("berth-beside".into()).spawn(work);
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(spawned);
+                if let (Some(work), Some(slot)) = (beside_setup, slot) {
+                    let spawned = std::thread::Builder::new().name("berth-beside".into()).spawn(work);
+                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(spawned);
+                }
+                for work in after_fork {
+                    work();
+                }
             })));
-            thread
-        });
+        }
         let built = ContainerBuilder::new(id.clone(), SyscallType::default())
             .with_executor(DefaultExecutor {})
             .with_console_socket(console.as_ref().map(|c| c.path()))
@@ -272,6 +282,7 @@ impl Launcher for RuntimeLauncher {
 
     fn cancel_prepared(&mut self) {
         self.beside_setup = None;
+        self.after_fork.clear();
         if let Some(thread) = self.seccomp_program.take() {
             let _ = thread.join();
         }
@@ -319,6 +330,10 @@ impl Launcher for RuntimeLauncher {
         let _ = std::fs::remove_dir_all(self.state.join(&id));
         // Where an older berth wrote the container's spec.
         let _ = std::fs::remove_dir_all(self.bundles.join(&id));
+    }
+
+    fn after_fork(&mut self, work: crate::monitor::AfterFork) {
+        self.after_fork.push(work);
     }
 
     fn exec(&mut self, record: &Record, process: &ExecProcess) -> Result<Started, (i32, String)> {

@@ -167,7 +167,7 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
         launcher.prepare(&record);
     }
     // The store is not needed before the start (the record has the image's layers): it opens
-    // on a thread once PID 1 runs (`LazyStore`).
+    // on a thread begun right after the runtime's fork (`LazyStore`).
     let mut store = LazyStore::new(root);
     let dir = crate::container::store::container_dir_at(root, id);
     let socket_path = attach_socket(runroot, id);
@@ -268,7 +268,8 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
                     state.health = Some(health::starting());
                 }
                 save_state(root, &record, &state)?;
-                // The store opens while PID 1 runs; the exit is recorded through it.
+                // The store is opening since the runtime's fork (or opens now, if the launcher
+                // had no such moment); the exit is recorded through it.
                 store.begin();
                 if first {
                     reporter.say(&format!("started {pid}"));

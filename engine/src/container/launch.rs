@@ -121,6 +121,7 @@ impl RuntimeLauncher {
     ) -> Result<Started, (i32, String)> {
         // Taken first: dropped on the way out of a start that fails before the build.
         let beside_setup = self.beside_setup.take();
+        let after_fork = std::mem::take(&mut self.after_fork);
         let own_netns = match self.own_netns.take().map(|t| t.join()) {
             Some(Ok(Ok(namespace))) => Some(namespace),
             Some(Ok(Err(e))) => return Err((125, format!("making the network namespace: {e}"))),
@@ -157,7 +158,6 @@ impl RuntimeLauncher {
         set_cgroup_resources_applied(resources_applied);
         // This process forks only the intermediate process: what waits for the last fork runs
         // right after it, with the beside work's thread.
-        let after_fork = std::mem::take(&mut self.after_fork);
         let beside = beside_setup.as_ref().map(|_| std::sync::Arc::new(std::sync::Mutex::new(None)));
         if beside.is_some() || !after_fork.is_empty() {
             let slot = beside.clone();

@@ -87,6 +87,8 @@ pub struct Db {
     wal: std::path::PathBuf,
     /// How many of the connection's changes came from `transaction_unsynced`.
     unsynced_changes: u64,
+    /// A big WAL is left for another connection to checkpoint (`leave_checkpoint`).
+    checkpoint_left: bool,
 }
 
 /// Unsynced transactions leave the WAL to grow up to this size before a close checkpoints
@@ -109,12 +111,19 @@ impl Drop for Db {
         // checkpoint anyway; another berth process may hold the database open, though (a
         // monitor does while its container runs).
         let changes = self.conn.total_changes();
-        if changes > self.unsynced_changes {
-            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
-        } else if changes > 0 && std::fs::metadata(&self.wal).is_ok_and(|m| m.len() < UNSYNCED_WAL_LIMIT) {
-            // Only unsynced changes: the close leaves them in the WAL, unsynced, for a later
-            // checkpoint (any connection's, with the usual syncs) to carry into the database.
+        let wal_small = std::fs::metadata(&self.wal).map_or(true, |m| m.len() < UNSYNCED_WAL_LIMIT);
+        if changes == self.unsynced_changes && (wal_small || self.checkpoint_left) {
+            // Nothing of this connection's to make durable: the close leaves the WAL, and any
+            // unsynced changes in it, for a later checkpoint (any connection's, with the usual
+            // syncs) to carry into the database.
             let _ = self.conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+        } else {
+            // The checkpoint is done here, where other processes go on reading and writing. The
+            // close, as the last connection, would do it holding the database's exclusive lock,
+            // and a process opening the database meanwhile (the next `run`) would sleep in
+            // SQLite's busy handler, 1-2 ms at a time, through the WAL's and the database's
+            // fsyncs. What is left for the close is deleting the checkpointed WAL.
+            let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
         }
         OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -161,6 +170,7 @@ impl Db {
             })?,
             wal: wal.into(),
             unsynced_changes: 0,
+            checkpoint_left: false,
         };
         let conn = &db.conn;
         conn.busy_timeout(Duration::from_secs(30))?;
@@ -215,6 +225,14 @@ impl Db {
         self.unsynced_changes += self.conn.total_changes() - before;
         self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=1000")?;
         value
+    }
+
+    /// Leaves a big WAL to another connection's close to checkpoint, if this one has only
+    /// unsynced changes: for a command that hands its work on to a process that writes after
+    /// it (a `--rm` container's monitor, which removes the row once `run` is told), so that the
+    /// command's own close does no fsyncs on the way to the container's start.
+    pub fn leave_checkpoint(&mut self) {
+        self.checkpoint_left = true;
     }
 
     pub fn conn(&self) -> &Connection {
@@ -432,5 +450,20 @@ mod tests {
         }
         assert!(closes_with_wal < 200, "some close checkpointed the WAL");
         assert_eq!(tag_count(&path), 200);
+    }
+
+    #[test]
+    fn a_close_that_leaves_the_checkpoint_keeps_a_big_wal_for_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let wal = dir.path().join("berth.db-wal");
+        for i in 0..200 {
+            let mut db = Db::open(&path).unwrap();
+            add_tag(&mut db, &format!("a:{i}"), true);
+            db.leave_checkpoint();
+        }
+        assert!(wal.metadata().unwrap().len() >= UNSYNCED_WAL_LIMIT, "no close checkpointed the WAL");
+        assert_eq!(tag_count(&path), 200);
+        assert!(!wal.exists(), "the next close, alone, checkpointed and removed the big WAL");
     }
 }

@@ -76,6 +76,10 @@ impl Store {
             Ok(())
         };
         self.container_transaction(record.host_config.auto_remove, insert)?;
+        if record.host_config.auto_remove {
+            // The monitor removes the row, and checkpoints a big WAL then, after `run` returns.
+            self.db.leave_checkpoint();
+        }
         let dir = self.container_dir(&record.id);
         for sub in ["upper", "work", "merged"] {
             fs::create_dir_all(dir.join(sub)).at(dir.join(sub))?;

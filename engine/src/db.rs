@@ -2,6 +2,8 @@
 //! layers. Multi-row changes go through `Db::transaction`, so a kill leaves the old rows or the new.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -83,17 +85,26 @@ pub struct LayerRow {
 
 pub struct Db {
     conn: Connection,
-    /// The WAL file beside the database (`Drop` looks at its size).
-    wal: std::path::PathBuf,
+    /// How many frames the WAL held after this connection's last commit (SQLite's WAL hook;
+    /// 0 before one). The file's size says less: a checkpointed WAL is written over from its
+    /// start, and the file keeps its size.
+    wal_frames: Arc<AtomicI32>,
+    /// Set while `transaction_unsynced` commits: the WAL hook does not checkpoint then.
+    unsynced: Arc<AtomicBool>,
     /// How many of the connection's changes came from `transaction_unsynced`.
     unsynced_changes: u64,
     /// A big WAL is left for another connection to checkpoint (`leave_checkpoint`).
     checkpoint_left: bool,
 }
 
-/// Unsynced transactions leave the WAL to grow up to this size before a close checkpoints
-/// it: a process that opens the database alone reads the whole WAL to rebuild its index.
-const UNSYNCED_WAL_LIMIT: u64 = 256 * 1024;
+/// Unsynced transactions leave the WAL to grow up to this many frames (256 KiB of 4 KiB pages)
+/// before a close checkpoints it: a process that opens the database alone reads the whole WAL
+/// to rebuild its index.
+const UNSYNCED_WAL_FRAMES: i32 = 64;
+
+/// SQLite's own auto-checkpoint, which the WAL hook replaces: a commit that leaves the WAL
+/// with this many frames checkpoints it.
+const AUTO_CHECKPOINT_FRAMES: i32 = 1000;
 
 /// Connections open in this process (`open_connections`).
 static OPEN_CONNECTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -111,7 +122,7 @@ impl Drop for Db {
         // checkpoint anyway; another berth process may hold the database open, though (a
         // monitor does while its container runs).
         let changes = self.conn.total_changes();
-        let wal_small = std::fs::metadata(&self.wal).map_or(true, |m| m.len() < UNSYNCED_WAL_LIMIT);
+        let wal_small = self.wal_frames.load(Ordering::Relaxed) < UNSYNCED_WAL_FRAMES;
         if changes == self.unsynced_changes && (wal_small || self.checkpoint_left) {
             // Nothing of this connection's to make durable: the close leaves the WAL, and any
             // unsynced changes in it, for a later checkpoint (any connection's, with the usual
@@ -162,16 +173,23 @@ const LAYER_COLS: &str = "chain_id, diff_id, parent, blob, media_type, size";
 impl Db {
     pub fn open(path: &Path) -> Result<Db> {
         OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let db = Db {
+        let mut db = Db {
             conn: Connection::open(path).inspect_err(|_| {
                 OPEN_CONNECTIONS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             })?,
-            wal: wal.into(),
+            wal_frames: Arc::default(),
+            unsynced: Arc::default(),
             unsynced_changes: 0,
             checkpoint_left: false,
         };
+        let (wal_frames, unsynced) = (db.wal_frames.clone(), db.unsynced.clone());
+        db.conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: std::ffi::c_int| {
+            wal_frames.store(frames, Ordering::Relaxed);
+            if frames >= AUTO_CHECKPOINT_FRAMES && !unsynced.load(Ordering::Relaxed) {
+                wal.checkpoint()?;
+            }
+            Ok(())
+        }))?;
         let conn = &db.conn;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -219,11 +237,13 @@ impl Db {
     /// connection's or this one's close, syncs the WAL before it writes the database and the
     /// database before the WAL is reused. A crash loses at most the unsynced transactions.
     pub fn transaction_unsynced<T>(&mut self, f: impl FnOnce(&Transaction) -> Result<T>) -> Result<T> {
-        self.conn.execute_batch("PRAGMA synchronous=OFF; PRAGMA wal_autocheckpoint=0")?;
+        self.conn.execute_batch("PRAGMA synchronous=OFF")?;
+        self.unsynced.store(true, Ordering::Relaxed);
         let before = self.conn.total_changes();
         let value = self.transaction(f);
         self.unsynced_changes += self.conn.total_changes() - before;
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=1000")?;
+        self.unsynced.store(false, Ordering::Relaxed);
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
         value
     }
 
@@ -445,11 +465,33 @@ mod tests {
         let mut closes_with_wal = 0;
         for i in 0..200 {
             add_tag(&mut Db::open(&path).unwrap(), &format!("a:{i}"), true);
-            assert!(wal.metadata().map_or(0, |m| m.len()) < UNSYNCED_WAL_LIMIT + 64 * 1024);
+            assert!(wal.metadata().map_or(0, |m| m.len()) < (UNSYNCED_WAL_FRAMES as u64 + 16) * 4120);
             closes_with_wal += usize::from(wal.exists());
         }
         assert!(closes_with_wal < 200, "some close checkpointed the WAL");
         assert_eq!(tag_count(&path), 200);
+    }
+
+    #[test]
+    fn a_checkpointed_wal_is_written_over_without_a_checkpoint_until_it_is_big_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        let database = || std::fs::read(&path).unwrap();
+        // Another connection open all along: no close is the last, so none deletes the WAL.
+        let _other = Db::open(&path).unwrap();
+        let mut before = database();
+        let mut i = 0;
+        while database() == before {
+            assert!(i < 200, "no close checkpointed the WAL");
+            add_tag(&mut Db::open(&path).unwrap(), &format!("a:{i}"), true);
+            i += 1;
+        }
+        before = database();
+        for j in 0..10 {
+            add_tag(&mut Db::open(&path).unwrap(), &format!("b:{j}"), true);
+        }
+        assert!(database() == before, "a close checkpointed the few frames written since");
+        assert_eq!(tag_count(&path), i + 10);
     }
 
     #[test]
@@ -462,8 +504,12 @@ mod tests {
             add_tag(&mut db, &format!("a:{i}"), true);
             db.leave_checkpoint();
         }
-        assert!(wal.metadata().unwrap().len() >= UNSYNCED_WAL_LIMIT, "no close checkpointed the WAL");
+        let big = wal.metadata().unwrap().len();
+        assert!(big >= UNSYNCED_WAL_FRAMES as u64 * 4096, "no close checkpointed the WAL");
         assert_eq!(tag_count(&path), 200);
-        assert!(!wal.exists(), "the next close, alone, checkpointed and removed the big WAL");
+        assert_eq!(wal.metadata().unwrap().len(), big, "a close without changes left the WAL");
+        add_tag(&mut Db::open(&path).unwrap(), "b:1", true);
+        assert!(!wal.exists(), "the next writer's close, alone, checkpointed and removed the big WAL");
+        assert_eq!(tag_count(&path), 201);
     }
 }

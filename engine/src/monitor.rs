@@ -399,48 +399,24 @@ fn monitor(job: Job, launcher: &mut dyn Launcher, reporter: &mut Reporter) -> Re
     };
     broadcast(&mut clients, attach::EXIT, &exit_code.to_be_bytes());
     let _ = std::fs::remove_file(&socket_path);
+    let store = store.get()?;
     if record.host_config.auto_remove {
-        let files = {
-            let store = store.get()?;
-            // `--rm` takes the anonymous volumes along, as Docker's does (the removal unmounts).
-            store.lock(Access::Shared)?;
-            store.remove_container_but_files(id, true, true, launcher)?
-        };
+        // `--rm` takes the anonymous volumes along, as Docker's does (the removal unmounts).
+        store.lock(Access::Shared)?;
+        let files = store.remove_container_but_files(id, true, true, launcher)?;
         launcher.delete_network(&record);
         // The row and the network endpoints are gone: `run` may return while the rest goes.
         reporter.say("removed");
         reporter.done();
-        // Nobody waits for the rest, which the next command would otherwise share the CPUs
-        // and the disk with. The database closes first, at the usual priority (its close may
-        // hold SQLite's locks); the store's lock is kept until the files are gone.
-        let lock = store.into_lock();
-        yield_to_others();
         launcher.delete(&record);
         drop(files);
-        drop(lock);
     } else {
-        let store = store.get()?;
         let _ = store.unmount_rootfs(id);
         launcher.settle();
         state.monitor_pid = 0;
         store.write_state(id, &state)?;
     }
     Ok(())
-}
-
-/// Moves this thread to the idle CPU and I/O classes, for work that nobody waits for: it runs
-/// when the CPUs and the disk have nothing else to do. A `--rm` container's leftovers (runtime
-/// state, cgroups, mounts, files: mostly synchronous discards on a disk mounted `discard`) had
-/// slowed the next `run` by about 1 ms when it began meanwhile (bench/README.md).
-fn yield_to_others() {
-    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
-    const IOPRIO_CLASS_IDLE: libc::c_long = 3;
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: plain syscalls about the calling thread (0), with a valid parameter.
-    unsafe {
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-        libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_CLASS_IDLE << 13);
-    }
 }
 
 /// Writes the container's state; a `--rm` container's need not survive a crash.
@@ -517,11 +493,6 @@ impl LazyStore {
             self.store = Some(opened?);
         }
         Ok(())
-    }
-
-    /// Closes the store's database and hands back its lock, if the store was opened.
-    fn into_lock(mut self) -> Option<std::fs::File> {
-        self.store.take().map(Store::into_lock)
     }
 
     /// The store, opened here if no thread has.

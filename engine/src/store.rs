@@ -60,11 +60,6 @@ impl Store {
         Ok(store)
     }
 
-    /// Closes the database and hands back the lock file, with whatever lock it holds.
-    pub fn into_lock(self) -> File {
-        self.lock_file
-    }
-
     /// Takes the lock for `access` (a store opened with `Access::None` takes one later).
     pub fn lock(&self, access: Access) -> Result<()> {
         let op = match access {

@@ -121,7 +121,7 @@ impl RuntimeLauncher {
     ) -> Result<Started, (i32, String)> {
         // Taken first: dropped on the way out of a start that fails before the build.
         let beside_setup = self.beside_setup.take();
-        let after_fork = std::mem::take(&mut self.after_fork);
+        let mut after_fork = std::mem::take(&mut self.after_fork);
         let own_netns = match self.own_netns.take().map(|t| t.join()) {
             Some(Ok(Ok(namespace))) => Some(namespace),
             Some(Ok(Err(e))) => return Err((125, format!("making the network namespace: {e}"))),
@@ -145,13 +145,21 @@ impl RuntimeLauncher {
         let spec =
             spec::spec(record, rootfs, dir, &self.volumes, &identity, &Namespaces { network }).map_err(|m| (125, m))?;
         // Handed to the runtime as it is (a vendored libcontainer patch), and written to the
-        // bundle once the container runs.
+        // bundle after the runtime's fork (below).
         let spec_text = spec.to_string();
         let spec: libcontainer::oci_spec::runtime::Spec =
             serde_json::from_str(&spec_text).map_err(|e| (125, format!("the runtime spec: {e}")))?;
         let id = Self::runtime_id(record);
         let bundle = self.state.join(&id);
         self.remove_stale(&id);
+        // For `exec`, whose runtime reads the container's spec from its bundle. Written while
+        // the runtime's processes set the container up and this thread waits for them (the
+        // bundle is made before the fork); not a failed start if this fails: an `exec` then
+        // says what is missing. Written after the start, it had been on the way to PID 1's exit.
+        let config = bundle.join("config.json");
+        after_fork.push(Box::new(move || {
+            let _ = std::fs::write(config, spec_text);
+        }));
         let console = self.console(record.config.tty, &id)?;
         // The runtime's intermediate process, a fork made during the build, then only joins
         // the cgroups (vendor/README.md).
@@ -159,18 +167,16 @@ impl RuntimeLauncher {
         // This process forks only the intermediate process: what waits for the last fork runs
         // right after it, with the beside work's thread.
         let beside = beside_setup.as_ref().map(|_| std::sync::Arc::new(std::sync::Mutex::new(None)));
-        if beside.is_some() || !after_fork.is_empty() {
-            let slot = beside.clone();
-            set_after_clone(Some(Box::new(move || {
-                if let (Some(work), Some(slot)) = (beside_setup, slot) {
-                    let spawned = std::thread::Builder::new().name("berth-beside".into()).spawn(work);
-                    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(spawned);
-                }
-                for work in after_fork {
-                    work();
-                }
-            })));
-        }
+        let slot = beside.clone();
+        set_after_clone(Some(Box::new(move || {
+            if let (Some(work), Some(slot)) = (beside_setup, slot) {
+                let spawned = std::thread::Builder::new().name("berth-beside".into()).spawn(work);
+                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(spawned);
+            }
+            for work in after_fork {
+                work();
+            }
+        })));
         let built = ContainerBuilder::new(id.clone(), SyscallType::default())
             .with_executor(DefaultExecutor {})
             .with_console_socket(console.as_ref().map(|c| c.path()))
@@ -226,10 +232,6 @@ impl RuntimeLauncher {
             return Err((125, format!("starting the container: {}", describe(&e))));
         }
         self.mount_namespace = mount_namespace;
-        // For `exec`, whose runtime reads the container's spec from its bundle; written while
-        // PID 1 runs, and before the start is reported. Not a failed start if this fails: an
-        // `exec` then says what is missing.
-        let _ = std::fs::write(bundle.join("config.json"), spec_text);
         let pid =
             container.pid().map(|p| p.as_raw()).ok_or_else(|| (125, "the runtime reported no PID".to_string()))?;
         Ok(Started { pid, console: master })

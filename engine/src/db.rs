@@ -186,7 +186,9 @@ impl Db {
         db.conn.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, frames: std::ffi::c_int| {
             wal_frames.store(frames, Ordering::Relaxed);
             if frames >= AUTO_CHECKPOINT_FRAMES && !unsynced.load(Ordering::Relaxed) {
-                wal.checkpoint()?;
+                // Its outcome ignored, as SQLite's own hook does: an error returned here would
+                // fail the statement whose commit has already happened.
+                let _ = wal.checkpoint();
             }
             Ok(())
         }))?;

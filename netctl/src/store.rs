@@ -543,7 +543,9 @@ impl Networks {
 
 /// Writes `bytes` to a new file beside `path` and swaps it in (`renameat2` with
 /// `RENAME_EXCHANGE`), then removes the old one; with nothing to swap with, renames. Readers see
-/// the old file or the new one, never a part of either.
+/// the old file or the new one, never a part of either. The same as the engine's
+/// `files::replace_volatile`: netctl and the engine depend on neither one another nor a
+/// shared crate.
 fn swap_in(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
     let name = path.file_name().unwrap_or_default().to_string_lossy();

@@ -1,7 +1,7 @@
 //! The runtime behind the monitor: youki's `libcontainer`, driven in-process. It gets each
 //! container's OCI spec in memory, and keeps its own state under `<runroot>/rt/<id>`, which is
-//! also the bundle: the spec is written there once the container runs, for `exec` (whose own
-//! process spec goes to a file under `<runroot>/bundles`). Called only from single-threaded
+//! also the bundle: the spec is written there right after the runtime's fork, for `exec` (whose
+//! own process spec goes to a file under `<runroot>/bundles`). Called only from single-threaded
 //! processes (the monitor, the CLI's `exec`): libcontainer clones the caller.
 
 use std::path::{Path, PathBuf};

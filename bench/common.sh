@@ -4,9 +4,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(dirname "$here")
 work=${BENCH_WORK:-/tmp/berth-bench}
 mkdir -p "$work"
+# Cargo builds for the host's target named explicitly (.cargo/config.toml), so its output is
+# under target/<host triple>/.
+out="$top/target/$(rustc -vV | sed -n 's/^host: //p')"
 # BERTH_BIN: a berth binary to measure instead of a fresh build of the shipped profile
 # (`release-lto`, Cargo.toml).
-berth="${BERTH_BIN:-$top/target/release-lto/berth}"
+berth="${BERTH_BIN:-$out/release-lto/berth}"
 
 need() { command -v "$1" >/dev/null || { echo "bench: $1 is missing (apt-get install $2)" >&2; exit 1; }; }
 

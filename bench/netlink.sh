@@ -38,7 +38,7 @@ if [ -e /sys/class/net/\$veth ]; then ip link del \$veth 2>/dev/null; fi
 exit 0
 SH
 chmod +x "$work/ip-up.sh" "$work/ip-down.sh"
-new="$top/target/release/examples/sandbox_cycle"
+new="$top/target/$(rustc -vV | sed -n 's/^host: //p')/release/examples/sandbox_cycle"
 args="$bridge 10.123.0.2/24 10.123.0.1"
 
 hyperfine -N --warmup 5 --runs "${RUNS:-100}" --export-markdown "$work/netlink.md" \

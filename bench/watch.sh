@@ -3,7 +3,7 @@
 # container (sync, 100 edits: p50 and p99, debounce included), and from a write to the
 # rebuilt container serving the change (rebuild, 5 edits). No docker comparison: Debian's
 # docker-compose is v1, which has no `watch`.
-# Usage: bench/watch.sh  (BERTH_BIN=target/debug/berth to measure a debug build)
+# Usage: bench/watch.sh  (BERTH_BIN=target/x86_64-unknown-linux-gnu/debug/berth to measure a debug build)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ -n "${BERTH_BIN:-}" ] || (cd "$top" && cargo build --profile release-lto -q)
 need python3 python3

@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo build --release -q
-./examples/images-demo/run.sh ./target/release/berth
-./examples/web-demo/run.sh ./target/release/berth
-exec ./examples/compose-demo/run.sh ./target/release/berth
+# Built for the host's target named explicitly (.cargo/config.toml): target/<host triple>/.
+berth=./target/$(rustc -vV | sed -n 's/^host: //p')/release/berth
+./examples/images-demo/run.sh "$berth"
+./examples/web-demo/run.sh "$berth"
+exec ./examples/compose-demo/run.sh "$berth"

@@ -14,16 +14,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The flags before the command, as Docker's global flags are (`docker run --config x` is an
+/// unknown flag). Not `global = true`: clap would copy each into every one of the ~100
+/// commands at every parse, 34 page faults of a `run`'s CLI (bench/README.md).
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// Root of berth's persistent state
-    #[arg(long, global = true, env = "BERTH_ROOT", value_name = "DIR")]
+    #[arg(long, env = "BERTH_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
     /// Root of berth's runtime state
-    #[arg(long, global = true, env = "BERTH_RUNROOT", value_name = "DIR")]
+    #[arg(long, env = "BERTH_RUNROOT", value_name = "DIR")]
     pub runroot: Option<PathBuf>,
     /// Engine configuration file (Docker's daemon.json format)
-    #[arg(long, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "BERTH_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Print version information and quit
     #[arg(short = 'v', long = "version")]

@@ -46,6 +46,10 @@ fn run_prints_output_and_passes_the_exit_status_through() {
     assert!(err.contains("No such image: no-such-image:latest"), "{err}");
     let err = env.fails(&["run", "--bogus-flag", "bb"], 125);
     assert!(err.contains("--bogus-flag"), "{err}");
+    // berth's global flags go before the command, as docker's do.
+    let err = env.fails(&["ps", "--root", "/nonexistent"], 125);
+    assert!(err.contains("unexpected argument '--root'"), "{err}");
+    env.ok(&["--root", env.root().to_str().unwrap(), "ps", "-a"]);
     assert_eq!(env.ok(&["ps", "-aq"]).stdout, "", "failed --rm runs leave nothing");
 }
 

@@ -170,8 +170,30 @@ fn layer_row(row: &rusqlite::Row) -> rusqlite::Result<LayerRow> {
 const IMAGE_COLS: &str = "id, manifest, created, size, added";
 const LAYER_COLS: &str = "chain_id, diff_id, parent, blob, media_type, size";
 
+/// Turns off what SQLite preallocates for each connection, once per process and before
+/// SQLite initializes (rusqlite does that at the first open). A berth process opens one
+/// connection and runs a few statements with it, where the preallocations pay off over many:
+/// the page cache's 20 pages up front and the 48 KiB of lookaside slots for small objects,
+/// which SQLite threads into free lists as it opens, writing to each of their pages. That was
+/// about 30 page faults of each connection (`run --rm` opens two; bench/README.md).
+fn configure_sqlite() {
+    static CONFIGURED: std::sync::Once = std::sync::Once::new();
+    CONFIGURED.call_once(|| {
+        use rusqlite::ffi;
+        use std::ffi::{c_int, c_void};
+        // SAFETY: sqlite3_config before sqlite3_initialize, on one thread (the `Once`; every
+        // connection of berth's is opened by `Db::open`). Once SQLite is initialized it
+        // refuses (SQLITE_MISUSE) and changes nothing, which is harmless here.
+        unsafe {
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_LOOKASIDE, 0 as c_int, 0 as c_int);
+            ffi::sqlite3_config(ffi::SQLITE_CONFIG_PAGECACHE, std::ptr::null_mut::<c_void>(), 0 as c_int, 0 as c_int);
+        }
+    });
+}
+
 impl Db {
     pub fn open(path: &Path) -> Result<Db> {
+        configure_sqlite();
         OPEN_CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut db = Db {
             conn: Connection::open(path).inspect_err(|_| {

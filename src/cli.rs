@@ -16,7 +16,7 @@ pub struct Cli {
 
 /// The flags before the command, as Docker's global flags are (`docker run --config x` is an
 /// unknown flag). Not `global = true`: clap would copy each into every one of the ~100
-/// commands at every parse, 34 page faults of a `run`'s CLI (bench/README.md).
+/// commands at every parse, 39 page faults of a `run`'s CLI (bench/README.md).
 #[derive(Args, Debug, Clone)]
 pub struct GlobalArgs {
     /// Root of berth's persistent state

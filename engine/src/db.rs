@@ -224,11 +224,11 @@ impl Db {
         // more per `run --rm`, ~1.4 ms.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // The WAL is checkpointed and deleted when the last connection closes, which for
-        // berth's short-lived processes is each close. Keeping it (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE)
-        // was tried and is worse: the next process, as the first connection, rebuilds the WAL
-        // index by reading the whole WAL, which then grows without end (nothing stays open to
-        // let it restart). Keeping only the file (SQLITE_FCNTL_PERSIST_WAL, truncated at close)
+        // The WAL is checkpointed and deleted when the last connection closes. Keeping it at
+        // every close (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE) was tried and is worse: the next
+        // process, as the first connection, rebuilds the WAL index by reading the whole WAL,
+        // which then grows without end (nothing stays open to let it restart). `Drop` keeps it
+        // only while it is small, or for `leave_checkpoint`. Keeping only the file (SQLITE_FCNTL_PERSIST_WAL, truncated at close)
         // saves its unlink and no fsync: SQLite syncs the directory after the WAL's first
         // header whether or not the file already existed (4 fsyncs per process either way).
         // The schema is made once per database: every command opens it, and parsing the DDL
